@@ -1,0 +1,3 @@
+from batchupdate.cli import main
+
+main()

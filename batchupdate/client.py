@@ -1,0 +1,215 @@
+"""Talk to aXcelerate: the two token headers, pacing, retries, and API errors mapped to ours.
+
+The transport is the seam: production uses httpx's default, tests pass ``httpx.MockTransport``
+or point the client at the sandbox. Endpoint knowledge (paths, parameters) lives in the kinds.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import email.utils
+import json
+import logging
+import random
+import time
+from collections import Counter
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import httpx
+
+from batchupdate.errors import (
+    AmbiguousWriteError,
+    ApiError,
+    RejectedError,
+    RetriableApiError,
+    RunAbortedError,
+)
+from batchupdate.pacing import Pacer, RetryPolicy, Sleep
+
+log = logging.getLogger(__name__)
+DETAILS_LIMIT = 300
+RETRIABLE_STATUSES = frozenset({500, 502, 503, 504})
+
+
+class Api:
+    """A paced, retrying aXcelerate client over an ``httpx.AsyncClient`` that already carries the tokens."""
+
+    def __init__(
+        self,
+        http: httpx.AsyncClient,
+        *,
+        pacer: Pacer | None = None,
+        policy: RetryPolicy | None = None,
+        concurrency: int = 8,
+        sleep: Sleep = asyncio.sleep,
+        draw: Callable[[], float] = random.random,
+        wall_clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.http = http
+        self.pacer = pacer or Pacer()
+        self.policy = policy or RetryPolicy()
+        self.concurrency = concurrency
+        self.sent: Counter[str] = Counter()
+        self._slots = asyncio.Semaphore(concurrency)
+        self._sleep = sleep
+        self._draw = draw
+        self._wall_clock = wall_clock
+
+    async def get(self, path: str, params: Mapping[str, object]) -> Any:
+        """GET and return the decoded JSON (None for 204 No Content), retrying what may succeed later."""
+        return await self._call("GET", path, params=params)
+
+    async def post(self, path: str, form: Mapping[str, object]) -> Any:
+        """POST form fields for a read-only action (a report run), retrying like a GET."""
+        return await self._call("POST", path, form=form)
+
+    async def put(self, path: str, form: Mapping[str, object]) -> Any:
+        """PUT form fields once; a failure after sending raises AmbiguousWriteError for the caller to settle."""
+        return await self._call("PUT", path, form=form, write=True)
+
+    async def backoff(self, attempt: int) -> None:
+        """Wait before another try of the same thing, with the policy's jittered backoff."""
+        await self._sleep(self.policy.backoff(attempt, self._draw))
+
+    async def _call(
+        self,
+        method: str,
+        path: str,
+        *,
+        params: Mapping[str, object] | None = None,
+        form: Mapping[str, object] | None = None,
+        write: bool = False,
+    ) -> Any:
+        faults = throttles = 0
+        while True:
+            try:
+                return await self._send_once(method, path, params, form, write)
+            except RetriableApiError as exc:
+                if isinstance(exc, AmbiguousWriteError):
+                    raise
+                if exc.status == 429:
+                    # A throttle is not a fault: the pacer already holds every request back for Retry-After.
+                    throttles += 1
+                    if throttles > self.policy.throttles:
+                        raise
+                    if exc.retry_after is not None:
+                        continue
+                    delay = self.policy.backoff(throttles, self._draw)
+                else:
+                    faults += 1
+                    if faults >= self.policy.attempts:
+                        if isinstance(exc, _Unreachable):
+                            raise RunAbortedError(
+                                f"cannot reach aXcelerate at {self.http.base_url} ({exc}); "
+                                "check AXCELERATE_URL and the network"
+                            ) from exc
+                        raise
+                    delay = self.policy.backoff(faults, self._draw)
+                log.info("%s %s: %s; retrying in %.2fs", method, path, exc, delay)
+                await self._sleep(delay)
+
+    async def _send_once(
+        self,
+        method: str,
+        path: str,
+        params: Mapping[str, object] | None,
+        form: Mapping[str, object] | None,
+        write: bool,
+    ) -> Any:
+        await self.pacer.wait_turn()
+        async with self._slots:
+            self.sent[f"{method} {path}"] += 1
+            try:
+                response = await self.http.request(method, path, params=_text_values(params), data=_text_values(form))
+            except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as exc:
+                # Nothing reached the server: safe to retry, even for a write.
+                raise _Unreachable(f"cannot connect ({type(exc).__name__})") from exc
+            except httpx.TransportError as exc:
+                error = AmbiguousWriteError if write else RetriableApiError
+                raise error(f"no answer from aXcelerate ({type(exc).__name__})") from exc
+        return self._interpret(response, write)
+
+    def _interpret(self, response: httpx.Response, write: bool) -> Any:
+        status = response.status_code
+        if 200 <= status < 300:
+            self.pacer.succeeded()
+            if status == 204 or not response.content:
+                return None
+            try:
+                return response.json()
+            except json.JSONDecodeError as exc:
+                raise RetriableApiError(f"aXcelerate answered HTTP {status} with something that is not JSON") from exc
+        message, details = _error_text(response)
+        if status in (401, 403):
+            raise RunAbortedError(
+                f"aXcelerate refused the credentials (HTTP {status}: {message}); "
+                "check AXCELERATE_API_TOKEN and AXCELERATE_WS_TOKEN",
+                status=status,
+            )
+        if 300 <= status < 400:
+            raise RunAbortedError(
+                f"aXcelerate answered with a redirect (HTTP {status}) to {response.headers.get('location', '?')}; "
+                "check AXCELERATE_URL: it should be https://<tenant>.app.axcelerate.com/api",
+                status=status,
+            )
+        if status == 429:
+            retry_after = parse_retry_after(response.headers.get("retry-after"), self._wall_clock())
+            self.pacer.throttled(retry_after)
+            raise RetriableApiError("too many requests (HTTP 429)", status=429, retry_after=retry_after)
+        if status in RETRIABLE_STATUSES:
+            error = AmbiguousWriteError if write else RetriableApiError
+            raise error(f"aXcelerate had a server error (HTTP {status})", status=status, details=details)
+        raise RejectedError(message, status=status, details=details)
+
+
+class _Unreachable(RetriableApiError):
+    """The request never reached the server (connection refused, DNS, connect timeout)."""
+
+
+def parse_retry_after(value: str | None, now: float) -> float | None:
+    """Seconds to wait from a Retry-After header: delta-seconds or an HTTP date; None if absent or garbled."""
+    if not value:
+        return None
+    value = value.strip()
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        moment = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError, IndexError):
+        return None
+    return max(0.0, moment.timestamp() - now)
+
+
+def _error_text(response: httpx.Response) -> tuple[str, str]:
+    """The error body's messages and details, whatever the case of its keys, cut to a sane length."""
+    try:
+        body = response.json()
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        body = None
+    if isinstance(body, dict):
+        lowered = {str(key).lower(): value for key, value in body.items()}
+        message = str(lowered.get("messages") or lowered.get("message") or f"HTTP {response.status_code}")
+        details = str(lowered.get("details") or "")
+    else:
+        message, details = f"HTTP {response.status_code}", response.text.strip()
+    return truncate(f"HTTP {response.status_code} {message}".strip()), truncate(details)
+
+
+def truncate(text: str, limit: int = DETAILS_LIMIT) -> str:
+    """Cut API text to ``limit`` characters so a results cell stays readable."""
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def _text_values(values: Mapping[str, object] | None) -> dict[str, str] | None:
+    if values is None:
+        return None
+    return {key: "" if value is None else str(value) for key, value in values.items()}
+
+
+def describe_error(exc: ApiError) -> str:
+    """One line for the results file: the message, then aXcelerate's details when it gave any."""
+    return f"{exc}: {exc.details}" if exc.details else str(exc)

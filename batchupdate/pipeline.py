@@ -1,0 +1,300 @@
+"""The one pipeline both sheet kinds go through: read, validate, resolve, plan, apply, write results.
+
+``execute`` is the library's front door; the CLI only builds a ``Job`` and maps the ``Report`` to an
+exit code. Network access comes in as an ``Api``, so tests decide what is on the other end.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import logging
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+from batchupdate.client import Api, describe_error
+from batchupdate.errors import (
+    AmbiguousWriteError,
+    InputError,
+    RejectedError,
+    RetriableApiError,
+    RunAbortedError,
+)
+from batchupdate.kind import Kind, Row, detect_kind, known_headers
+from batchupdate.results import (
+    FAILED,
+    INVALID,
+    SKIPPED,
+    UNCHANGED,
+    UPDATED,
+    WOULD_UPDATE,
+    ResultsWriter,
+    RowResult,
+    counts,
+    default_results_path,
+    keep_previous,
+    result_headers,
+)
+from batchupdate.sheet import Sheet, cell_text, header_key, read_sheet, unneutralise
+from batchupdate.validate import find_duplicates, validate
+
+log = logging.getLogger(__name__)
+CHECK, PLAN, RUN = "check", "plan", "run"
+
+
+@dataclass(frozen=True)
+class Job:
+    """What the user asked for."""
+
+    sheet: Path
+    mode: str = RUN
+    kind: str | None = None
+    sheet_name: str | None = None
+    results: Path | None = None
+    only: frozenset[str] | None = None
+
+    @property
+    def results_path(self) -> Path:
+        return self.results or default_results_path(self.sheet)
+
+
+@dataclass
+class Report:
+    """What happened, for the summary and the exit code."""
+
+    job: Job
+    kind: str
+    source: str
+    results: list[RowResult] = field(default_factory=list)
+    results_path: Path | None = None
+    kept_previous: Path | None = None
+    requests: dict[str, int] = field(default_factory=dict)
+    seconds: float = 0.0
+    aborted: str | None = None
+
+    @property
+    def counts(self) -> dict[str, int]:
+        return counts(self.results)
+
+    @property
+    def exit_code(self) -> int:
+        if self.aborted:
+            return 3
+        return 1 if any(r.status in (INVALID, FAILED, SKIPPED) for r in self.results) else 0
+
+
+class Progress:
+    """Told how many rows there are, then of each row as it finishes; the CLI draws a bar from it."""
+
+    def start(self, total: int) -> None:
+        """The number of rows to decide."""
+
+    def advance(self) -> None:
+        """One more row decided."""
+
+
+def load(job: Job) -> tuple[Sheet, Kind, Sheet]:
+    """Read the sheet and pick its kind; for a results file, keep the rows --only asks for."""
+    sheet = read_sheet(job.sheet, known_headers=known_headers(), sheet_name=job.sheet_name)
+    kind = detect_kind(sheet, job.kind)
+    return sheet, kind, select_rows(sheet, job.only)
+
+
+def select_rows(sheet: Sheet, only: frozenset[str] | None) -> Sheet:
+    """A results file read as input: its own rows' line numbers, its result columns dropped."""
+    status_header, row_header = sheet.header_for("status"), sheet.header_for("row")
+    if status_header is None or row_header is None:
+        if only:
+            raise InputError(
+                f"--only needs a results file of an earlier run, and {sheet.path.name} has no status column"
+            )
+        return sheet
+    frame = sheet.frame.map(unneutralise)
+    if only:
+        statuses = frame[status_header].map(lambda cell: str(cell or "").strip().lower())
+        frame = frame[statuses.isin(only)]
+    dropped = result_headers()
+    headers = tuple(header for header in sheet.headers if header_key(header) not in dropped)
+    lines = tuple(int(float(str(line))) for line in frame[row_header])
+    frame = frame[list(headers)].reset_index(drop=True)
+    return replace(sheet, headers=headers, frame=frame, lines=lines)
+
+
+async def execute(
+    job: Job,
+    api: Api | None,
+    *,
+    progress: Progress | None = None,
+    now: Callable[[], dt.datetime] = dt.datetime.now,
+    clock: Callable[[], float] = time.monotonic,
+) -> Report:
+    """Run a check, plan or run of one sheet and write its results file."""
+    started = clock()
+    _, kind, sheet = load(job)
+    report = Report(job=job, kind=kind.name, source=sheet.source)
+    validation = validate(sheet, kind)
+    progress = progress or Progress()
+    progress.start(len(sheet))
+    decided: dict[int, RowResult] = {
+        index: RowResult(index, sheet.lines[index], verdict.status, verdict.error)
+        for index, verdict in validation.verdicts.items()
+    }
+    writer: ResultsWriter | None = None
+    if job.mode != CHECK:
+        report.kept_previous = keep_previous(job.results_path, now())
+        writer = ResultsWriter(job.results_path, sheet.headers, kind.result_columns)
+        report.results_path = job.results_path
+    record = _recorder(sheet, writer, decided, progress)
+    for result in list(decided.values()):
+        record(result)
+    try:
+        if job.mode != CHECK and validation.rows:
+            if api is None:
+                raise InputError("plan and run need a connection to aXcelerate")
+            await _resolve_and_apply(job, kind, validation.rows, api, record)
+    except RunAbortedError as exc:
+        report.aborted = str(exc)
+        log.error("run aborted: %s", exc)
+        for row in validation.rows:
+            if row.index not in decided:
+                record(RowResult(row.index, row.line, SKIPPED, f"not attempted: the run stopped ({exc})"))
+    finally:
+        if api is not None:
+            report.requests = dict(api.sent)
+        if writer is not None:
+            writer.finish()
+    report.results = [decided[index] for index in sorted(decided)]
+    if job.mode == CHECK:
+        for row in validation.rows:
+            report.results.append(RowResult(row.index, row.line, "valid"))
+        report.results.sort(key=lambda result: result.index)
+    report.seconds = clock() - started
+    return report
+
+
+def _recorder(
+    sheet: Sheet, writer: ResultsWriter | None, decided: dict[int, RowResult], progress: Progress
+) -> Callable[[RowResult], None]:
+    def record(result: RowResult) -> None:
+        decided[result.index] = result
+        if writer is not None:
+            writer.add(result, [cell_text(cell) for cell in sheet.frame.iloc[result.index]])
+        log.info("row %d: %s %s", result.line, result.status, result.error)
+        progress.advance()
+
+    return record
+
+
+async def _resolve_and_apply(
+    job: Job, kind: Kind, rows: Sequence[Row], api: Api, record: Callable[[RowResult], None]
+) -> None:
+    targets = await kind.resolve(api, rows)
+    resolved = [row for row in rows if not isinstance(targets[row.index], str)]
+    duplicates = find_duplicates(resolved, kind, lambda row: targets[row.index].key)
+    pending: list[tuple[Row, Any]] = []
+    for row in rows:
+        target = targets[row.index]
+        if isinstance(target, str):
+            record(RowResult(row.index, row.line, FAILED, target))
+            continue
+        found = kind.result_values(target)
+        if row.index in duplicates:
+            verdict = duplicates[row.index]
+            record(RowResult(row.index, row.line, verdict.status, verdict.error, found=found))
+            continue
+        changes = kind.compare(row, target)
+        if not changes:
+            record(RowResult(row.index, row.line, UNCHANGED, found=found))
+        elif conflict := kind.conflict(row, target):
+            record(RowResult(row.index, row.line, FAILED, conflict, changes, found))
+        elif job.mode == PLAN:
+            record(RowResult(row.index, row.line, WOULD_UPDATE, changes=changes, found=found))
+        else:
+            pending.append((row, target))
+    if pending:
+        await _apply_all(kind, pending, api, record)
+
+
+async def _apply_all(
+    kind: Kind, pending: Sequence[tuple[Row, Any]], api: Api, record: Callable[[RowResult], None]
+) -> None:
+    queue: asyncio.Queue[tuple[Row, Any]] = asyncio.Queue()
+    for item in pending:
+        queue.put_nowait(item)
+    aborted: list[RunAbortedError] = []
+
+    async def worker() -> None:
+        while not aborted and not queue.empty():
+            row, target = queue.get_nowait()
+            try:
+                record(await apply_row(kind, row, target, api))
+            except RunAbortedError as exc:
+                aborted.append(exc)
+                record(RowResult(row.index, row.line, SKIPPED, f"not attempted: the run stopped ({exc})"))
+
+    workers = max(1, min(len(pending), api.concurrency))
+    await asyncio.gather(*(worker() for _ in range(workers)))
+    if aborted:
+        raise aborted[0]
+
+
+async def apply_row(kind: Kind, row: Row, target: Any, api: Api) -> RowResult:
+    """Write one row; when aXcelerate's answer leaves its fate open, re-read before deciding."""
+    changes = kind.compare(row, target)
+    found = kind.result_values(target)
+    attempts = api.policy.attempts
+    for attempt in range(1, attempts + 1):
+        try:
+            message = await kind.write(api, row, target)
+            log.info("row %d: written (%s)", row.line, message)
+            return RowResult(row.index, row.line, UPDATED, changes=changes, found=found)
+        except AmbiguousWriteError as exc:
+            failure = exc
+        except RejectedError as exc:
+            # A refusal does not prove nothing was written (aXcelerate has answered 400 to applied writes).
+            settled = await _settle(kind, row, target, api)
+            if settled is True:
+                return RowResult(row.index, row.line, UPDATED, changes=changes, found=found)
+            return RowResult(row.index, row.line, FAILED, describe_error(exc), changes, found)
+        except RetriableApiError as exc:
+            return RowResult(
+                row.index, row.line, FAILED, f"{describe_error(exc)}; try the row again later", changes, found
+            )
+        settled = await _settle(kind, row, target, api)
+        if settled is True:
+            log.info("row %d: %s, but re-reading shows the change was applied", row.line, failure)
+            return RowResult(row.index, row.line, UPDATED, changes=changes, found=found)
+        if settled is None:
+            return RowResult(
+                row.index,
+                row.line,
+                FAILED,
+                f"{describe_error(failure)}, and re-reading the record failed too, so whether the change was "
+                "applied is unknown; run the row again to settle it",
+                changes,
+                found,
+            )
+        if attempt < attempts:
+            await api.backoff(attempt)
+    return RowResult(
+        row.index,
+        row.line,
+        FAILED,
+        f"{describe_error(failure)} on all {attempts} tries, and the record still holds the old values; "
+        "try the row again later",
+        changes,
+        found,
+    )
+
+
+async def _settle(kind: Kind, row: Row, target: Any, api: Api) -> bool | None:
+    """True when the record now holds what the row asks, False when not, None when it cannot be read."""
+    try:
+        current = await kind.reread(api, row, target)
+    except (RejectedError, RetriableApiError, ValueError) as exc:
+        log.warning("row %d: could not re-read the record: %s", row.line, exc)
+        return None
+    return current is not None and not kind.compare(row, current)

@@ -1,0 +1,201 @@
+"""Read a spreadsheet (CSV or .xlsx) into raw cells, keeping each row's line in the original sheet.
+
+Nothing here knows about units or modules: the caller says which header names it recognises, so
+a title row above the headers can be skipped, and every other column is passed through untouched.
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import io
+import re
+import zipfile
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+
+from batchupdate.cells import clean_text
+from batchupdate.errors import InputError
+
+HEADER_SEARCH_ROWS = 20
+_HEADER_NOISE = re.compile(r"[\s_\-\u00a0\ufeff]+")
+_FORMULA_GUARD = "'"
+_FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+csv.field_size_limit(10 * 1024 * 1024)
+
+
+def header_key(header: object) -> str:
+    """A header as matched: case, spaces, '_' and '-' ignored ('Contact ID' == 'contact_id')."""
+    return _HEADER_NOISE.sub("", clean_text(header)).lower()
+
+
+@dataclass(frozen=True)
+class Sheet:
+    """The sheet's cells as read: one column per header, raw values, blank rows dropped."""
+
+    path: Path
+    headers: tuple[str, ...]
+    frame: pd.DataFrame
+    lines: tuple[int, ...]
+    source: str  # "CSV (UTF-8)", "xlsx sheet 'Outcomes'" ...
+
+    def header_for(self, key: str) -> str | None:
+        """The sheet's own header that matches a canonical column name, if any."""
+        for header in self.headers:
+            if header_key(header) == header_key(key):
+                return header
+        return None
+
+    def __len__(self) -> int:
+        return len(self.frame)
+
+
+def read_sheet(path: Path, *, known_headers: Iterable[str], sheet_name: str | None = None) -> Sheet:
+    """Read CSV or .xlsx; raise InputError with the fix when the file cannot be used."""
+    if not path.exists():
+        raise InputError(f"{path}: no such file; check the path")
+    if path.is_dir():
+        raise InputError(f"{path} is a folder; give the spreadsheet file inside it")
+    known = frozenset(header_key(header) for header in known_headers)
+    suffix = path.suffix.lower()
+    if suffix in (".xls", ".xlsb", ".ods", ".numbers"):
+        raise InputError(f"{path.name}: {suffix} files are not supported; save it as .xlsx or .csv")
+    data = path.read_bytes()
+    if data.startswith(b"PK\x03\x04") or suffix in (".xlsx", ".xlsm"):
+        grid, source = _read_xlsx(path, data, sheet_name)
+    else:
+        if sheet_name:
+            raise InputError(f"--sheet is only for .xlsx files, and {path.name} is a CSV")
+        grid, source = _read_csv(path, data)
+    return _to_sheet(path, grid, source, known)
+
+
+def _read_csv(path: Path, data: bytes) -> tuple[list[list[object]], str]:
+    if b"\x00" in data[:65536] or data.startswith(b"\xd0\xcf\x11\xe0"):
+        raise InputError(f"{path.name} is not a text CSV file; save it as CSV (UTF-8) or .xlsx")
+    try:
+        text, encoding = data.decode("utf-8-sig"), "UTF-8"
+    except UnicodeDecodeError:
+        # Excel's "CSV" on Windows writes cp1252; its 5 undefined bytes become U+FFFD, never a crash.
+        text, encoding = data.decode("cp1252", errors="replace"), "Windows-1252"
+    delimiter = _guess_delimiter(text)
+    rows: list[list[object]] = [list(row) for row in csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)]
+    name = {",": "comma", ";": "semicolon", "\t": "tab"}[delimiter]
+    return rows, f"CSV ({encoding}, {name}-separated)"
+
+
+def _guess_delimiter(text: str) -> str:
+    first_line = next((line for line in text.splitlines() if line.strip()), "")
+    counts = {delimiter: first_line.count(delimiter) for delimiter in (",", ";", "\t")}
+    best = max(counts, key=lambda delimiter: counts[delimiter])
+    return best if counts[best] > counts[","] else ","
+
+
+def _read_xlsx(path: Path, data: bytes, sheet_name: str | None) -> tuple[list[list[object]], str]:
+    import openpyxl  # imported here: CSV-only runs should not pay for it
+
+    if data.startswith(b"\xd0\xcf\x11\xe0"):
+        raise InputError(
+            f"{path.name} is password-protected or in the old .xls format; remove the password "
+            "(File > Info > Protect Workbook) or save it again as .xlsx"
+        )
+    try:
+        book = openpyxl.load_workbook(path, read_only=True, data_only=True)
+    except (zipfile.BadZipFile, KeyError, OSError, ValueError) as exc:
+        raise InputError(f"{path.name} is not a readable .xlsx file (damaged or truncated); save it again") from exc
+    try:
+        if sheet_name is not None:
+            if sheet_name not in book.sheetnames:
+                names = ", ".join(repr(name) for name in book.sheetnames)
+                raise InputError(f"{path.name} has no sheet {sheet_name!r}; its sheets are {names}")
+            worksheet = book[sheet_name]
+        else:
+            worksheet = book.worksheets[0]
+        if hasattr(worksheet, "reset_dimensions"):
+            # The stored "used range" can claim a million rows; read only the rows really there.
+            worksheet.reset_dimensions()
+        rows = [list(row) for row in _trim_trailing_blank(worksheet.iter_rows(values_only=True))]
+        return rows, f"xlsx sheet {worksheet.title!r}"
+    except (zipfile.BadZipFile, KeyError, ValueError, TypeError) as exc:
+        raise InputError(f"{path.name} could not be read as .xlsx ({exc}); save it again from Excel") from exc
+    finally:
+        book.close()
+
+
+def _trim_trailing_blank(rows: Iterable[Sequence[object]]) -> Iterator[Sequence[object]]:
+    """Yield rows, holding back runs of blank rows until a non-blank row follows them."""
+    held: list[Sequence[object]] = []
+    for row in rows:
+        if all(cell is None or (isinstance(cell, str) and not cell.strip()) for cell in row):
+            held.append(row)
+            continue
+        yield from held
+        held.clear()
+        yield row
+
+
+def _to_sheet(path: Path, grid: list[list[object]], source: str, known: frozenset[str]) -> Sheet:
+    header_index = _find_header_row(grid, known)
+    if header_index is None:
+        if not any(any(clean_text(cell) for cell in row) for row in grid):
+            raise InputError(f"{path.name} is empty; it needs a header row and at least one data row")
+        raise InputError(
+            f"{path.name}: no header row found in its first {HEADER_SEARCH_ROWS} rows; "
+            "the first row should hold column names such as contact_id, class_id (see `batchupdate template`)"
+        )
+    width = max(len(row) for row in grid[header_index:])
+    headers = _unique_headers(grid[header_index], width)
+    body: list[list[object]] = []
+    lines: list[int] = []
+    for number, row in enumerate(grid[header_index + 1 :], start=header_index + 2):
+        if all(clean_text(cell) == "" for cell in row):
+            continue
+        body.append([*row, *([None] * (width - len(row)))][:width])
+        lines.append(number)
+    frame = pd.DataFrame(body, columns=list(headers), dtype=object)
+    return Sheet(path=path, headers=headers, frame=frame, lines=tuple(lines), source=source)
+
+
+def _find_header_row(grid: list[list[object]], known: frozenset[str]) -> int | None:
+    for index, row in enumerate(grid[:HEADER_SEARCH_ROWS]):
+        if sum(header_key(cell) in known for cell in row) >= 2:
+            return index
+    return None
+
+
+def _unique_headers(row: Sequence[object], width: int) -> tuple[str, ...]:
+    headers: list[str] = []
+    for position in range(width):
+        name = clean_text(row[position]) if position < len(row) else ""
+        name = name or f"column_{position + 1}"
+        candidate, suffix = name, 2
+        while candidate in headers:
+            candidate, suffix = f"{name}_{suffix}", suffix + 1
+        headers.append(candidate)
+    return tuple(headers)
+
+
+def neutralise(text: str) -> str:
+    """Make a results cell safe to open in a spreadsheet: a leading = + - @ tab or CR is not a formula."""
+    return _FORMULA_GUARD + text if text.startswith(_FORMULA_STARTS) else text
+
+
+def unneutralise(cell: object) -> object:
+    """Undo ``neutralise`` when a results file is read back as input."""
+    if isinstance(cell, str) and cell.startswith(_FORMULA_GUARD) and cell[1:2] and cell[1] in "=+-@\t\r":
+        return cell[1:]
+    return cell
+
+
+def cell_text(cell: object) -> str:
+    """A raw cell as it should be echoed into the results file."""
+    if cell is None:
+        return ""
+    if isinstance(cell, dt.datetime | dt.date):
+        return clean_text(cell)
+    if isinstance(cell, float) and cell.is_integer():
+        return str(int(cell))
+    return str(cell)

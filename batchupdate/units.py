@@ -1,0 +1,297 @@
+"""Unit outcomes: a row names a student's unit in a class and sets its outcome and dates.
+
+Finding the record: `GET /course/enrolments` (type p) lists a class's enrolments, each with its unit
+enrolments as `ACTIVITIES` of TYPE "s". The unit's `ID` is what `PUT /course/enrolment` needs.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+from collections import defaultdict
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from batchupdate.cells import CellError, as_int, clean_text, parse_date, parse_date_time, parse_id
+from batchupdate.client import Api
+from batchupdate.errors import InputError, RejectedError, RetriableApiError
+from batchupdate.kind import DATES_IN_ORDER, Change, Column, Row, RowRule, blank_cells, format_date
+from batchupdate.outcomes import parse_outcome, short_code
+
+ENROLMENTS_PATH = "/course/enrolments"
+UPDATE_PATH = "/course/enrolment"
+PAGE_SIZE = 100
+# With this many students of one class in the sheet, listing the whole class takes fewer GETs than
+# asking per student (a page holds 100 enrolments; most classes fit in one or two pages).
+CLASS_LISTING_THRESHOLD = 3
+
+
+def parse_unit_code(cell: object) -> str | None:
+    """A unit code such as BSBWHS411, compared without regard to case."""
+    text = clean_text(cell)
+    if not text:
+        return None
+    if len(text) > 40 or any(character.isspace() for character in text):
+        raise CellError("is not a unit code; use the code as aXcelerate shows it, e.g. BSBWHS411")
+    return text.upper()
+
+
+@dataclass(frozen=True)
+class UnitEnrolment:
+    """A student's unit enrolment as aXcelerate holds it."""
+
+    contact_id: int
+    class_id: int
+    unit_id: int
+    unit_code: str
+    unit_enrolment_id: int | None
+    outcome: str | None  # OUTCOMECODE: the number as text, None when no outcome is set
+    start_date: dt.date | None
+    end_date: dt.date | None
+
+    @property
+    def key(self) -> tuple[object, ...]:
+        return (self.contact_id, self.class_id, self.unit_id)
+
+
+class Units:
+    """The units sheet kind."""
+
+    name = "units"
+    columns = (
+        Column("contact_id", parse_id, "700001", required=True),
+        Column("class_id", parse_id, "31001", required=True),
+        Column("unit_code", parse_unit_code, "BSBWHS411"),
+        Column("unit_id", parse_id, "41001"),
+        Column("outcome", parse_outcome, "C"),
+        Column("start_date", parse_date, "03/02/2026"),
+        Column("end_date", parse_date, "28/11/2026"),
+    )
+    template_columns = ("contact_id", "class_id", "unit_code", "outcome", "start_date", "end_date")
+    required = (("contact_id",), ("class_id",), ("unit_code", "unit_id"), ("outcome", "start_date", "end_date"))
+    changes = ("outcome", "start_date", "end_date")
+    rules = (
+        RowRule(
+            "unit",
+            lambda frame: blank_cells(frame, "unit_code") & blank_cells(frame, "unit_id"),
+            lambda row: "unit_code and unit_id are both blank; fill in the unit code (e.g. BSBWHS411)",
+        ),
+        RowRule(
+            "change",
+            lambda frame: (
+                blank_cells(frame, "outcome") & blank_cells(frame, "start_date") & blank_cells(frame, "end_date")
+            ),
+            lambda row: "the row asks for no change; fill in outcome, start_date or end_date",
+        ),
+        DATES_IN_ORDER,
+    )
+    result_columns = ("resolved_unit_id", "unit_enrolment_id", "before_outcome", "before_start_date", "before_end_date")
+
+    def identity(self, row: Row) -> tuple[object, ...]:
+        return (row["contact_id"], row["class_id"], row["unit_code"] or row["unit_id"])
+
+    def describe(self, row: Row) -> str:
+        unit = row["unit_code"] or f"unit ID {row['unit_id']}"
+        return f"contact {row['contact_id']}, class {row['class_id']}, unit {unit}"
+
+    async def prepare(self, api: Api, statuses: Sequence[str] | None) -> None:
+        if statuses:
+            raise InputError("--module-status is for modules sheets; this is a units sheet")
+
+    async def resolve(self, api: Api, rows: Sequence[Row]) -> dict[int, Any]:
+        contacts_by_class: dict[int, set[int]] = defaultdict(set)
+        for row in rows:
+            contacts_by_class[row["class_id"]].add(row["contact_id"])
+        found: dict[tuple[int, int], list[UnitEnrolment]] = {}
+        errors: dict[tuple[int, int], str] = {}
+
+        async def list_class(class_id: int, contacts: set[int]) -> None:
+            try:
+                units = await _list_class(api, class_id, contacts)
+            except (RejectedError, RetriableApiError, ValueError) as exc:
+                errors.update({(contact, class_id): _lookup_failed(exc) for contact in contacts})
+                return
+            found.update(units)
+
+        async def list_student(class_id: int, contact_id: int) -> None:
+            try:
+                units = await read_student(api, contact_id, class_id)
+            except (RejectedError, RetriableApiError, ValueError) as exc:
+                errors[(contact_id, class_id)] = _lookup_failed(exc)
+                return
+            if units is not None:
+                found[(contact_id, class_id)] = units
+
+        lookups = []
+        for class_id, contacts in contacts_by_class.items():
+            if len(contacts) >= CLASS_LISTING_THRESHOLD:
+                lookups.append(list_class(class_id, contacts))
+            else:
+                lookups.extend(list_student(class_id, contact) for contact in contacts)
+        await asyncio.gather(*lookups)
+        return {row.index: self._match(row, found, errors) for row in rows}
+
+    def _match(
+        self, row: Row, found: Mapping[tuple[int, int], list[UnitEnrolment]], errors: Mapping[tuple[int, int], str]
+    ) -> UnitEnrolment | str:
+        contact_id, class_id = row["contact_id"], row["class_id"]
+        if (contact_id, class_id) in errors:
+            return errors[(contact_id, class_id)]
+        units = found.get((contact_id, class_id))
+        if units is None:
+            return (
+                f"contact {contact_id} is not enrolled in class {class_id}; check contact_id and class_id "
+                "against the class's enrolments in aXcelerate"
+            )
+        return match_unit(row, units)
+
+    def compare(self, row: Row, target: UnitEnrolment) -> list[Change]:
+        changes = []
+        wanted_outcome = row["outcome"]
+        if wanted_outcome is not None and target.outcome != str(wanted_outcome):
+            changes.append(Change("outcome", _outcome_text(target.outcome), _outcome_text(wanted_outcome)))
+        for column, current in (("start_date", target.start_date), ("end_date", target.end_date)):
+            wanted = row[column]
+            if wanted is not None and wanted != current:
+                changes.append(Change(column, format_date(current), format_date(wanted)))
+        return changes
+
+    def conflict(self, row: Row, target: UnitEnrolment) -> str | None:
+        start = row["start_date"] or target.start_date
+        end = row["end_date"] or target.end_date
+        if start and end and end < start:
+            held = "start_date" if row["start_date"] is None else "end_date"
+            return (
+                f"end date {end.isoformat()} would be before start date {start.isoformat()} "
+                f"({held} as held in aXcelerate); set both start_date and end_date"
+            )
+        return None
+
+    async def write(self, api: Api, row: Row, target: UnitEnrolment) -> str:
+        form: dict[str, object] = {
+            "contactID": target.contact_id,
+            "instanceID": target.unit_id,
+            "programInstanceID": target.class_id,
+            "type": "s",
+        }
+        changed = {change.column for change in self.compare(row, target)}
+        if "outcome" in changed:
+            form["competent"] = row["outcome"]
+        if "start_date" in changed:
+            form["activityStartDate"] = format_date(row["start_date"])
+        if "end_date" in changed:
+            form["activityEndDate"] = format_date(row["end_date"])
+        body = await api.put(UPDATE_PATH, form)
+        status, message = _status_and_message(body)
+        if status and status != "success":
+            raise RejectedError(f"aXcelerate answered {status!r}", details=message)
+        return message
+
+    async def reread(self, api: Api, row: Row, target: UnitEnrolment) -> UnitEnrolment | None:
+        units = await read_student(api, target.contact_id, target.class_id)
+        return next((unit for unit in units or [] if unit.unit_id == target.unit_id), None)
+
+    def result_values(self, target: UnitEnrolment | None) -> dict[str, str]:
+        if target is None:
+            return {}
+        return {
+            "resolved_unit_id": str(target.unit_id),
+            "unit_enrolment_id": str(target.unit_enrolment_id or ""),
+            "before_outcome": target.outcome or "",
+            "before_start_date": format_date(target.start_date),
+            "before_end_date": format_date(target.end_date),
+        }
+
+
+def match_unit(row: Row, units: Sequence[UnitEnrolment]) -> UnitEnrolment | str:
+    """The row's unit among a student's unit enrolments, or why none matches."""
+    wanted_id, wanted_code = row["unit_id"], row["unit_code"]
+    matches = [
+        unit
+        for unit in units
+        if (wanted_id is None or unit.unit_id == wanted_id) and (wanted_code is None or unit.unit_code == wanted_code)
+    ]
+    if len(matches) == 1:
+        return matches[0]
+    if len(matches) > 1:
+        return f"{len(matches)} unit enrolments match; give unit_id to pick one"
+    codes = ", ".join(sorted({unit.unit_code for unit in units})) or "none"
+    named = " / ".join(str(value) for value in (wanted_code, wanted_id) if value is not None)
+    return (
+        f"unit {named} is not in contact {row['contact_id']}'s enrolment in class {row['class_id']}; "
+        f"their units are {codes}"
+    )
+
+
+async def read_student(api: Api, contact_id: int, class_id: int) -> list[UnitEnrolment] | None:
+    """One student's unit enrolments in one class (None when not enrolled there)."""
+    body = await api.get(ENROLMENTS_PATH, {"contactID": contact_id, "instanceID": class_id, "type": "p"})
+    units = units_by_student(body, class_id)
+    return units.get((contact_id, class_id))
+
+
+async def _list_class(api: Api, class_id: int, contacts: set[int]) -> dict[tuple[int, int], list[UnitEnrolment]]:
+    """Page through a class's enrolments until every wanted student is seen or the pages run out."""
+    units: dict[tuple[int, int], list[UnitEnrolment]] = {}
+    offset = 0
+    while True:
+        params = {"instanceID": class_id, "type": "p", "offset": offset, "limit": PAGE_SIZE}
+        body = await api.get(ENROLMENTS_PATH, params)
+        page = body if isinstance(body, list) else []
+        units.update(units_by_student(page, class_id))
+        if len(page) < PAGE_SIZE or contacts <= {contact for contact, _ in units}:
+            return units
+        offset += PAGE_SIZE
+
+
+def units_by_student(body: object, class_id: int) -> dict[tuple[int, int], list[UnitEnrolment]]:
+    """Parse a /course/enrolments answer into each student's unit enrolments in the class."""
+    if body is None:
+        return {}
+    if not isinstance(body, list):
+        raise ValueError(f"expected a list of enrolments, got {type(body).__name__}")
+    units: dict[tuple[int, int], list[UnitEnrolment]] = {}
+    for enrolment in body:
+        if not isinstance(enrolment, dict) or as_int(enrolment.get("INSTANCEID")) != class_id:
+            continue
+        contact_id = as_int(enrolment.get("CONTACTID"))
+        if contact_id is None:
+            continue
+        student_units = units.setdefault((contact_id, class_id), [])
+        for activity in enrolment.get("ACTIVITIES") or []:
+            if isinstance(activity, dict) and str(activity.get("TYPE", "")).lower() == "s":
+                student_units.append(_unit_enrolment(activity, contact_id, class_id))
+    return units
+
+
+def _unit_enrolment(activity: Mapping[str, Any], contact_id: int, class_id: int) -> UnitEnrolment:
+    outcome = activity.get("OUTCOMECODE")
+    return UnitEnrolment(
+        contact_id=contact_id,
+        class_id=class_id,
+        unit_id=int(activity["ID"]),
+        unit_code=str(activity.get("CODE") or "").strip().upper(),
+        unit_enrolment_id=as_int(activity.get("INSTANCEID")),
+        outcome=None if outcome in (None, "") else str(outcome).strip(),
+        start_date=parse_date_time(activity.get("STARTDATE")),
+        end_date=parse_date_time(activity.get("FINISHDATE")),
+    )
+
+
+def _outcome_text(code: int | str | None) -> str:
+    if code in (None, ""):
+        return ""
+    short = short_code(code)
+    return f"{code} ({short})" if short else str(code)
+
+
+def _status_and_message(body: object) -> tuple[str, str]:
+    if not isinstance(body, dict):
+        return "", ""
+    lowered = {str(key).lower(): value for key, value in body.items()}
+    return str(lowered.get("status") or "").lower(), str(lowered.get("msg") or lowered.get("message") or "")
+
+
+def _lookup_failed(exc: Exception) -> str:
+    return f"could not look up the enrolment: {exc}"
