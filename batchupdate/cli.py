@@ -21,6 +21,7 @@ from batchupdate.pacing import Pacer, RetryPolicy
 from batchupdate.pipeline import CHECK, PLAN, RUN, Job, Progress, Report, execute
 from batchupdate.results import STATUSES
 from batchupdate.templates import write_template
+from batchupdate.undo import write_undo_sheet
 
 EXIT_USAGE = 2
 SHOWN_PROBLEMS = 20
@@ -56,6 +57,11 @@ def sheet_options(command: Callable[..., Any]) -> Callable[..., Any]:
         ),
         click.option("--no-progress", is_flag=True, help="No progress bar."),
         click.option("--sandbox", is_flag=True, help="Run against the built-in aXcelerate sandbox on loopback."),
+        click.option(
+            "--module-status",
+            "module_status",
+            help="Modules sheets: module statuses to match, comma-separated (default: Enrolled,In Progress).",
+        ),
     ]
     for decorator in reversed(decorators):
         command = decorator(command)
@@ -70,8 +76,15 @@ def _options(
     concurrency: int,
     no_progress: bool,
     sandbox: bool,
+    module_status: str | None,
 ) -> Options:
     return Options(kind, results, sheet_name, rate, concurrency, not no_progress, sandbox)
+
+
+def _job(sheet: Path, mode: str, options: dict[str, Any], only: frozenset[str] | None = None) -> Job:
+    statuses = options["module_status"]
+    module_statuses = tuple(part.strip() for part in statuses.split(",") if part.strip()) if statuses else None
+    return Job(sheet, mode, options["kind"], options["sheet_name"], options["results"], only, module_statuses)
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -84,14 +97,14 @@ def main() -> None:
 @sheet_options
 def check(sheet: Path, **options: Any) -> None:
     """Validate SHEET offline: no network, nothing sent."""
-    _sheet_command(Job(sheet, CHECK, options["kind"], options["sheet_name"], options["results"]), _options(**options))
+    _sheet_command(_job(sheet, CHECK, options), _options(**options))
 
 
 @main.command()
 @sheet_options
 def plan(sheet: Path, **options: Any) -> None:
     """Read live data and report per row what would change; sends no write."""
-    _sheet_command(Job(sheet, PLAN, options["kind"], options["sheet_name"], options["results"]), _options(**options))
+    _sheet_command(_job(sheet, PLAN, options), _options(**options))
 
 
 @main.command()
@@ -99,8 +112,24 @@ def plan(sheet: Path, **options: Any) -> None:
 @click.option("--only", help="With a results file as SHEET: re-run rows with these statuses (e.g. failed,skipped).")
 def run(sheet: Path, only: str | None, **options: Any) -> None:
     """Apply SHEET (or the chosen rows of an earlier results file) to aXcelerate."""
-    job = Job(sheet, RUN, options["kind"], options["sheet_name"], options["results"], _statuses(only))
-    _sheet_command(job, _options(**options))
+    _sheet_command(_job(sheet, RUN, options, _statuses(only)), _options(**options))
+
+
+@main.command()
+@click.argument("results", type=click.Path(path_type=Path))
+@click.option("--out", type=click.Path(path_type=Path), help="Undo sheet to write (default RESULTS-stem.undo.csv).")
+@click.option("--kind", type=click.Choice(["units", "modules"]), help="Sheet kind (else told by its headers).")
+def undo(results: Path, out: Path | None, kind: str | None) -> None:
+    """Write a sheet that restores the before-values recorded in RESULTS; apply it with `run`."""
+    try:
+        written = write_undo_sheet(results, out, kind)
+    except InputError as exc:
+        _fail(str(exc))
+    click.echo(f"Wrote {written.path}: {written.rows} rows that restore the {written.kind} changes in {results}")
+    for note in written.not_restored:
+        click.echo(f"  not restorable: {note}")
+    click.echo(f"Check it with `batchupdate plan {written.path}`, then apply it with `batchupdate run {written.path}`.")
+    sys.exit(1 if written.not_restored else 0)
 
 
 @main.command()

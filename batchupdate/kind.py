@@ -80,6 +80,7 @@ class Kind(Protocol):
     changes: tuple[str, ...]  # the columns that ask for a change
     rules: tuple[RowRule, ...]
     result_columns: tuple[str, ...]
+    undo_columns: tuple[tuple[str, str], ...]  # (undo sheet column, results column it is copied from)
 
     def identity(self, row: Row) -> tuple[object, ...]:
         """What makes two rows aim at the same record, before anything is resolved."""
@@ -108,8 +109,8 @@ class Kind(Protocol):
     def result_values(self, target: Any | None) -> dict[str, str]:
         """The resolved ids and before-values for the results file."""
 
-    def undo_values(self, result: Mapping[str, str]) -> dict[str, str] | None:
-        """The input cells that put a results row's before-values back (None when nothing to undo)."""
+    def restore(self, column: str, before: str) -> str | None:
+        """The cell that puts a before-value back, or None when a sheet cannot express it."""
 
 
 def all_kinds() -> dict[str, Kind]:

@@ -130,6 +130,11 @@ class Modules:
         "before_start_date",
         "before_end_date",
     )
+    undo_columns = (
+        ("contact_id", "contact_id"),
+        ("class_id", "class_id"),
+        ("module_enrolment_id", "resolved_module_enrolment_id"),
+    )
     status_ids: tuple[str, ...] = DEFAULT_STATUS_IDS
     status_names: str = "Enrolled or In Progress"
     display_to_name: dict[str, str] = field(default_factory=dict)
@@ -251,6 +256,11 @@ class Modules:
     async def reread(self, api: Api, row: Row, target: ModuleEnrolment) -> ModuleEnrolment | None:
         modules = await self._report(api, [target.contact_id], [target.class_id])
         return next((m for m in modules if m.module_enrolment_id == target.module_enrolment_id), None)
+
+    def restore(self, column: str, before: str) -> str | None:
+        if column == "access":
+            return {"unlocked": "unlocked", "locked": "locked", "none": "clear"}.get(before)
+        return before or None
 
     def result_values(self, target: ModuleEnrolment | None) -> dict[str, str]:
         if target is None:

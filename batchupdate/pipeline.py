@@ -55,6 +55,7 @@ class Job:
     sheet_name: str | None = None
     results: Path | None = None
     only: frozenset[str] | None = None
+    module_statuses: tuple[str, ...] | None = None
 
     @property
     def results_path(self) -> Path:
@@ -142,6 +143,15 @@ async def execute(
         index: RowResult(index, sheet.lines[index], verdict.status, verdict.error)
         for index, verdict in validation.verdicts.items()
     }
+    sends = job.mode != CHECK and bool(validation.rows)
+    if sends and api is None:
+        raise InputError("plan and run need a connection to aXcelerate")
+    aborted: RunAbortedError | None = None
+    try:
+        if sends and api is not None:
+            await kind.prepare(api, job.module_statuses)  # before any output: a misused option is exit 2
+    except RunAbortedError as exc:
+        aborted = exc
     writer: ResultsWriter | None = None
     if job.mode != CHECK:
         report.kept_previous = keep_previous(job.results_path, now())
@@ -151,17 +161,17 @@ async def execute(
     for result in list(decided.values()):
         record(result)
     try:
-        if job.mode != CHECK and validation.rows:
-            if api is None:
-                raise InputError("plan and run need a connection to aXcelerate")
+        if sends and api is not None and aborted is None:
             await _resolve_and_apply(job, kind, validation.rows, api, record)
     except RunAbortedError as exc:
-        report.aborted = str(exc)
-        log.error("run aborted: %s", exc)
-        for row in validation.rows:
-            if row.index not in decided:
-                record(RowResult(row.index, row.line, SKIPPED, f"not attempted: the run stopped ({exc})"))
+        aborted = exc
     finally:
+        if aborted is not None:
+            report.aborted = str(aborted)
+            log.error("run aborted: %s", aborted)
+            for row in validation.rows:
+                if row.index not in decided:
+                    record(RowResult(row.index, row.line, SKIPPED, f"not attempted: the run stopped ({aborted})"))
         if api is not None:
             report.requests = dict(api.sent)
         if writer is not None:

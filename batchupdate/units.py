@@ -87,6 +87,7 @@ class Units:
         DATES_IN_ORDER,
     )
     result_columns = ("resolved_unit_id", "unit_enrolment_id", "before_outcome", "before_start_date", "before_end_date")
+    undo_columns = (("contact_id", "contact_id"), ("class_id", "class_id"), ("unit_id", "resolved_unit_id"))
 
     def identity(self, row: Row) -> tuple[object, ...]:
         return (row["contact_id"], row["class_id"], row["unit_code"] or row["unit_id"])
@@ -191,6 +192,10 @@ class Units:
     async def reread(self, api: Api, row: Row, target: UnitEnrolment) -> UnitEnrolment | None:
         units = await read_student(api, target.contact_id, target.class_id)
         return next((unit for unit in units or [] if unit.unit_id == target.unit_id), None)
+
+    def restore(self, column: str, before: str) -> str | None:
+        # A blank before-value cannot be written back: a blank cell means "leave as it is".
+        return before or None
 
     def result_values(self, target: UnitEnrolment | None) -> dict[str, str]:
         if target is None:
