@@ -73,6 +73,6 @@ def parse_outcome(cell: object) -> int | None:
 def short_code(code: int | str | None) -> str:
     """The short code shown beside a number in messages ('20' -> 'C'), '' when unknown."""
     try:
-        return OUTCOMES.get(int(code or -1), ("", ""))[0]
+        return OUTCOMES.get(int(str(code)), ("", ""))[0]
     except ValueError:
         return ""

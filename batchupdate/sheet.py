@@ -10,10 +10,10 @@ import csv
 import datetime as dt
 import io
 import re
-import zipfile
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 
@@ -69,11 +69,11 @@ def read_sheet(path: Path, *, known_headers: Iterable[str], sheet_name: str | No
     else:
         if sheet_name:
             raise InputError(f"--sheet is only for .xlsx files, and {path.name} is a CSV")
-        grid, source = _read_csv(path, data)
+        grid, source = _read_csv(path, data, known)
     return _to_sheet(path, grid, source, known)
 
 
-def _read_csv(path: Path, data: bytes) -> tuple[list[list[object]], str]:
+def _read_csv(path: Path, data: bytes, known: frozenset[str]) -> tuple[list[list[object]], str]:
     if b"\x00" in data[:65536] or data.startswith(b"\xd0\xcf\x11\xe0"):
         raise InputError(f"{path.name} is not a text CSV file; save it as CSV (UTF-8) or .xlsx")
     try:
@@ -81,17 +81,21 @@ def _read_csv(path: Path, data: bytes) -> tuple[list[list[object]], str]:
     except UnicodeDecodeError:
         # Excel's "CSV" on Windows writes cp1252; its 5 undefined bytes become U+FFFD, never a crash.
         text, encoding = data.decode("cp1252", errors="replace"), "Windows-1252"
-    delimiter = _guess_delimiter(text)
+    delimiter = _guess_delimiter(text, known)
     rows: list[list[object]] = [list(row) for row in csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)]
     name = {",": "comma", ";": "semicolon", "\t": "tab"}[delimiter]
     return rows, f"CSV ({encoding}, {name}-separated)"
 
 
-def _guess_delimiter(text: str) -> str:
-    first_line = next((line for line in text.splitlines() if line.strip()), "")
-    counts = {delimiter: first_line.count(delimiter) for delimiter in (",", ";", "\t")}
-    best = max(counts, key=lambda delimiter: counts[delimiter])
-    return best if counts[best] > counts[","] else ","
+def _guess_delimiter(text: str, known: frozenset[str]) -> str:
+    """The delimiter under which some early line reads as the most known headers (comma on a tie)."""
+    head = [line for line in text.splitlines()[:HEADER_SEARCH_ROWS] if line.strip()]
+
+    def headers_found(delimiter: str) -> int:
+        rows = csv.reader(head, delimiter=delimiter)
+        return max((sum(header_key(cell) in known for cell in row) for row in rows), default=0)
+
+    return max((",", ";", "\t"), key=headers_found)
 
 
 def _read_xlsx(path: Path, data: bytes, sheet_name: str | None) -> tuple[list[list[object]], str]:
@@ -103,26 +107,33 @@ def _read_xlsx(path: Path, data: bytes, sheet_name: str | None) -> tuple[list[li
             "(File > Info > Protect Workbook) or save it again as .xlsx"
         )
     try:
-        book = openpyxl.load_workbook(path, read_only=True, data_only=True)
-    except (zipfile.BadZipFile, KeyError, OSError, ValueError) as exc:
+        book = openpyxl.load_workbook(io.BytesIO(data), read_only=True, data_only=True)
+    except Exception as exc:  # openpyxl raises many types for damaged files; all mean the same to a user
         raise InputError(f"{path.name} is not a readable .xlsx file (damaged or truncated); save it again") from exc
     try:
-        if sheet_name is not None:
-            if sheet_name not in book.sheetnames:
-                names = ", ".join(repr(name) for name in book.sheetnames)
-                raise InputError(f"{path.name} has no sheet {sheet_name!r}; its sheets are {names}")
-            worksheet = book[sheet_name]
-        else:
-            worksheet = book.worksheets[0]
+        worksheet = _pick_worksheet(path, book, sheet_name)
         if hasattr(worksheet, "reset_dimensions"):
             # The stored "used range" can claim a million rows; read only the rows really there.
             worksheet.reset_dimensions()
         rows = [list(row) for row in _trim_trailing_blank(worksheet.iter_rows(values_only=True))]
         return rows, f"xlsx sheet {worksheet.title!r}"
-    except (zipfile.BadZipFile, KeyError, ValueError, TypeError) as exc:
-        raise InputError(f"{path.name} could not be read as .xlsx ({exc}); save it again from Excel") from exc
+    except InputError:
+        raise
+    except Exception as exc:  # damaged XML inside an intact zip, and the like
+        raise InputError(f"{path.name} could not be read as .xlsx ({type(exc).__name__}); save it again") from exc
     finally:
         book.close()
+
+
+def _pick_worksheet(path: Path, book: Any, sheet_name: str | None) -> Any:
+    names = ", ".join(repr(name) for name in book.sheetnames) or "none"
+    if sheet_name is not None and sheet_name not in book.sheetnames:
+        raise InputError(f"{path.name} has no sheet {sheet_name!r}; its sheets are {names}")
+    sheet = book[sheet_name] if sheet_name is not None else (book.worksheets or [None])[0]
+    if sheet is None or not hasattr(sheet, "iter_rows"):
+        shown = repr(sheet_name) if sheet_name else "first sheet"
+        raise InputError(f"{path.name}: the {shown} holds no cells (a chart?); name a worksheet with --sheet ({names})")
+    return sheet
 
 
 def _trim_trailing_blank(rows: Iterable[Sequence[object]]) -> Iterator[Sequence[object]]:
@@ -180,14 +191,19 @@ def _unique_headers(row: Sequence[object], width: int) -> tuple[str, ...]:
 
 def neutralise(text: str) -> str:
     """Make a results cell safe to open in a spreadsheet: a leading = + - @ tab or CR is not a formula."""
-    return _FORMULA_GUARD + text if text.startswith(_FORMULA_STARTS) else text
+    return _FORMULA_GUARD + text if _needs_guard(text) else text
 
 
 def unneutralise(cell: object) -> object:
     """Undo ``neutralise`` when a results file is read back as input."""
-    if isinstance(cell, str) and cell.startswith(_FORMULA_GUARD) and cell[1:2] and cell[1] in "=+-@\t\r":
+    if isinstance(cell, str) and cell.startswith(_FORMULA_GUARD) and _needs_guard(cell[1:]):
         return cell[1:]
     return cell
+
+
+def _needs_guard(text: str) -> bool:
+    # A text that already starts with the guard before a formula character is guarded too, so it round-trips.
+    return text.startswith(_FORMULA_STARTS) or (text.startswith(_FORMULA_GUARD) and _needs_guard(text[1:]))
 
 
 def cell_text(cell: object) -> str:

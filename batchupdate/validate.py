@@ -7,7 +7,7 @@ only rows with no problem go on to be resolved, so nothing is ever sent for an i
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 import pandas as pd
@@ -57,7 +57,9 @@ def canonical_frame(sheet: Sheet, kind: Kind) -> pd.DataFrame:
             f"{sheet.path.name} is missing the column {needed} for a {kind.name} sheet; "
             f"its columns are {', '.join(sheet.headers)} (see `batchupdate template {kind.name}`)"
         )
-    return pd.DataFrame({name: sheet.frame[header] for name, header in found.items()}, index=sheet.frame.index)
+    # An empty Excel cell arrives as None; as "" it meets the same checks as an empty CSV cell.
+    cells = {name: sheet.frame[header].map(lambda cell: "" if cell is None else cell) for name, header in found.items()}
+    return pd.DataFrame(cells, index=sheet.frame.index)
 
 
 def validate(sheet: Sheet, kind: Kind) -> Validation:
@@ -96,10 +98,11 @@ def find_duplicates(
                 )
             continue
         for row in group:
-            others = ", ".join(str(other.line) for other in group if other is not row)
+            others = [str(other.line) for other in group if other is not row]
+            named = f"row {others[0]}" if len(others) == 1 else f"rows {', '.join(others)}"
             verdicts[row.index] = Verdict(
                 INVALID,
-                f"conflicts with row {others}: same {kind.describe(row)} but different values; keep one of them",
+                f"conflicts with {named}: same {kind.describe(row)} but different values; keep one of them",
             )
     return verdicts
 
@@ -132,7 +135,8 @@ def _schema_problems(frame: pd.DataFrame, kind: Kind) -> dict[int, list[str]]:
 def _explain(failures: pd.DataFrame, frame: pd.DataFrame, kind: Kind) -> dict[int, list[str]]:
     columns = {column.name: column for column in kind.columns}
     rules = {f"rule:{rule.name}": rule for rule in kind.rules}
-    problems: dict[int, list[str]] = defaultdict(list)
+    problems: dict[int, list[tuple[int, str]]] = defaultdict(list)
+    order = {name: position for position, name in enumerate(columns)}
     seen: set[tuple[int, str]] = set()
     for index, check in zip(failures["index"], failures["check"], strict=True):
         if index is None or pd.isna(index) or (int(index), str(check)) in seen:
@@ -141,16 +145,12 @@ def _explain(failures: pd.DataFrame, frame: pd.DataFrame, kind: Kind) -> dict[in
         seen.add((index, check))
         kind_of_check, _, name = check.partition(":")
         if kind_of_check == "cell":
-            problems[index].append(_cell_message(columns[name], frame.at[index, name]))
+            problems[index].append((order[name], _cell_message(columns[name], frame.at[index, name])))
         elif kind_of_check == "blank":
-            problems[index].append(f"{name} is blank; fill it in (e.g. {columns[name].example})")
+            problems[index].append((order[name], f"{name} is blank; fill it in (e.g. {columns[name].example})"))
         elif check in rules:
-            problems[index].append(rules[check].explain(frame.loc[index].to_dict()))
-    return {index: _in_column_order(messages) for index, messages in sorted(problems.items())}
-
-
-def _in_column_order(messages: Sequence[str]) -> list[str]:
-    return list(dict.fromkeys(messages))
+            problems[index].append((len(order), rules[check].explain(frame.loc[index].to_dict())))
+    return {index: [message for _, message in sorted(messages)] for index, messages in sorted(problems.items())}
 
 
 def _parses(column: Column, cell: object) -> bool:

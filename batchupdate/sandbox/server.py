@@ -1,0 +1,89 @@
+"""Serving the sandbox with uvicorn: in a background thread for tests and --sandbox, or in the foreground."""
+
+import socket
+import threading
+import time
+from types import TracebackType
+
+import uvicorn
+from starlette.applications import Starlette
+
+from batchupdate.sandbox.app import create_app
+from batchupdate.sandbox.context import Sandbox
+from batchupdate.sandbox.faults import RequestStats
+from batchupdate.sandbox.settings import SandboxSettings
+from batchupdate.sandbox.store import Store
+
+STARTUP_TIMEOUT = 10.0
+
+
+class RunningSandbox:
+    """A sandbox serving in a background thread; stop it (or leave the `with` block) to shut it down."""
+
+    def __init__(self, app: Starlette, server: uvicorn.Server, thread: threading.Thread, url: str) -> None:
+        self.app = app
+        self.url = url
+        self._server = server
+        self._thread = thread
+
+    @property
+    def _sandbox(self) -> Sandbox:
+        sandbox: Sandbox = self.app.state.sandbox
+        return sandbox
+
+    @property
+    def store(self) -> Store:
+        return self._sandbox.store
+
+    @property
+    def stats(self) -> RequestStats:
+        return self._sandbox.stats
+
+    def stop(self) -> None:
+        """Stop serving, wait for the thread, close the database."""
+        self._server.should_exit = True
+        self._thread.join(timeout=STARTUP_TIMEOUT)
+        self.store.close()
+
+    def __enter__(self) -> "RunningSandbox":
+        return self
+
+    def __exit__(
+        self, kind: type[BaseException] | None, error: BaseException | None, trace: TracebackType | None
+    ) -> None:
+        self.stop()
+
+
+def start_sandbox(
+    settings: SandboxSettings = SandboxSettings(),  # noqa: B008 - frozen, so sharing the default is safe
+    host: str = "127.0.0.1",
+    port: int = 0,
+) -> RunningSandbox:
+    """Serve in a background thread (uvicorn), wait until it accepts connections, return it.
+
+    port=0 picks a free port.
+    """
+    app = create_app(settings)
+    # Binding here, not in uvicorn, tells us the port at once when port=0 asked for any free one.
+    listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    listener.bind((host, port))
+    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="off"))
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [listener]}, name="sandbox", daemon=True)
+    thread.start()
+    deadline = time.monotonic() + STARTUP_TIMEOUT
+    while not server.started:
+        if not thread.is_alive() or time.monotonic() > deadline:
+            app.state.sandbox.store.close()
+            raise RuntimeError(f"the sandbox did not start on {host}:{port}")
+        time.sleep(0.01)
+    bound_port = listener.getsockname()[1]
+    return RunningSandbox(app, server, thread, f"http://{host}:{bound_port}/api")
+
+
+def serve(settings: SandboxSettings, host: str = "127.0.0.1", port: int = 8765) -> None:
+    """Serve in the foreground until Ctrl-C (used by `batchupdate sandbox`)."""
+    app = create_app(settings)
+    try:
+        uvicorn.run(app, host=host, port=port, log_level="info", lifespan="off")
+    finally:
+        app.state.sandbox.store.close()
