@@ -10,6 +10,7 @@ import asyncio
 import email.utils
 import json
 import logging
+import math
 import random
 import time
 from collections import Counter
@@ -30,6 +31,7 @@ from batchupdate.pacing import Pacer, RetryPolicy, Sleep
 log = logging.getLogger(__name__)
 DETAILS_LIMIT = 300
 RETRIABLE_STATUSES = frozenset({500, 502, 503, 504})
+RETRY_AFTER_LIMIT = 300.0  # seconds: a longer Retry-After is honoured only up to this, then retried
 
 
 class Api:
@@ -173,14 +175,16 @@ def parse_retry_after(value: str | None, now: float) -> float | None:
         return None
     value = value.strip()
     try:
-        return max(0.0, float(value))
+        seconds = float(value)
     except ValueError:
-        pass
-    try:
-        moment = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError, IndexError):
+        try:
+            seconds = email.utils.parsedate_to_datetime(value).timestamp() - now
+        except (TypeError, ValueError, IndexError):
+            return None
+        seconds = max(0.0, seconds)  # a date already past means "now"
+    if not math.isfinite(seconds) or seconds < 0:
         return None
-    return max(0.0, moment.timestamp() - now)
+    return min(seconds, RETRY_AFTER_LIMIT)
 
 
 def _error_text(response: httpx.Response) -> tuple[str, str]:

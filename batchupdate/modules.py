@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from batchupdate.cells import CellError, as_int, clean_text, parse_date, parse_id
-from batchupdate.client import Api, truncate
+from batchupdate.client import Api, describe_error, truncate
 from batchupdate.errors import InputError, RejectedError, RetriableApiError
 from batchupdate.kind import DATES_IN_ORDER, Change, Column, Row, RowRule, blank_cells, format_date
 
@@ -177,7 +177,8 @@ class Modules:
             try:
                 modules = await self._report(api, chunk, classes)
             except (RejectedError, RetriableApiError, ValueError) as exc:
-                errors.update(dict.fromkeys(chunk, f"could not run the module report: {exc}"))
+                reason = describe_error(exc) if isinstance(exc, RejectedError | RetriableApiError) else str(exc)
+                errors.update(dict.fromkeys(chunk, f"could not run the module report: {reason}"))
                 return
             for module in modules:
                 found.setdefault((module.contact_id, module.class_id), []).append(module)

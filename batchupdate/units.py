@@ -14,8 +14,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from batchupdate.cells import CellError, as_int, clean_text, parse_date, parse_date_time, parse_id
-from batchupdate.client import Api
-from batchupdate.errors import InputError, RejectedError, RetriableApiError
+from batchupdate.client import Api, describe_error
+from batchupdate.errors import ApiError, InputError, RejectedError, RetriableApiError
 from batchupdate.kind import DATES_IN_ORDER, Change, Column, Row, RowRule, blank_cells, format_date
 from batchupdate.outcomes import parse_outcome, short_code
 
@@ -299,4 +299,5 @@ def _status_and_message(body: object) -> tuple[str, str]:
 
 
 def _lookup_failed(exc: Exception) -> str:
-    return f"could not look up the enrolment: {exc}"
+    reason = describe_error(exc) if isinstance(exc, ApiError) else str(exc)
+    return f"could not look up the enrolment: {reason}"

@@ -1,0 +1,201 @@
+"""The command line as a user meets it: exit codes, one-line errors, secrets kept out, re-runs and undo."""
+
+from __future__ import annotations
+
+import shutil
+import socket
+from pathlib import Path
+
+import pytest
+
+from batchupdate.sandbox import SANDBOX_API_TOKEN, SANDBOX_WS_TOKEN, RunningSandbox
+from tests.conftest import SAMPLES, read_results, write_csv
+
+UNIT_HEADER = ["contact_id", "class_id", "unit_code", "outcome", "start_date", "end_date"]
+
+
+def sample(tmp_path: Path, name: str = "unit-outcomes.csv") -> Path:
+    return Path(shutil.copy(SAMPLES / name, tmp_path / name))
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def assert_one_clear_line(output: str, *fragments: str) -> None:
+    assert "Traceback" not in output
+    error_lines = [line for line in output.splitlines() if line.startswith("Error:")]
+    assert len(error_lines) == 1, output
+    for fragment in fragments:
+        assert fragment in error_lines[0], output
+
+
+def test_check_is_offline_and_exit_0_on_a_clean_sheet(cli, tmp_path: Path) -> None:
+    result = cli("check", str(sample(tmp_path)))  # no URL, no tokens: check never needs them
+
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "28 rows" in result.stdout
+
+
+def test_check_names_row_column_and_fix(cli, tmp_path: Path) -> None:
+    sheet = write_csv(tmp_path / "s.csv", UNIT_HEADER, [[700001, 31001, "BSBWHS411", "C", "", "31/02/2026"]])
+
+    result = cli("check", str(sheet))
+
+    assert result.returncode == 1
+    assert "row 2: invalid: end_date '31/02/2026' is not a real date; use DD/MM/YYYY" in result.stdout
+
+
+@pytest.mark.parametrize(
+    ("args", "fragments"),
+    [
+        (["check", "missing.csv"], ["missing.csv", "no such file"]),
+        (["check", "nocolumn.csv"], ["missing the column class_id", "contact_id"]),
+        (["run", "good.csv"], ["AXCELERATE_URL", "not set", "--sandbox"]),
+        (["check", "good.csv", "--sheet", "Outcomes"], ["--sheet is only for .xlsx"]),
+    ],
+)
+def test_input_errors_are_exit_2_with_one_clear_line(cli, tmp_path: Path, args: list[str], fragments: list[str]):
+    write_csv(tmp_path / "nocolumn.csv", ["contact_id", "unit_code", "outcome"], [[700001, "BSBWHS411", "C"]])
+    write_csv(tmp_path / "good.csv", UNIT_HEADER, [[700001, 31001, "BSBWHS411", "C", "", ""]])
+
+    result = cli(*args)
+
+    assert result.returncode == 2
+    assert_one_clear_line(result.stderr, *fragments)
+
+
+def test_plain_http_to_a_remote_host_is_refused(cli, tmp_path: Path) -> None:
+    sheet = write_csv(tmp_path / "good.csv", UNIT_HEADER, [[700001, 31001, "BSBWHS411", "C", "", ""]])
+
+    result = cli(
+        "run",
+        str(sheet),
+        env={
+            "AXCELERATE_URL": "http://college.app.axcelerate.com/api",
+            "AXCELERATE_API_TOKEN": "a",
+            "AXCELERATE_WS_TOKEN": "b",
+        },
+    )
+
+    assert result.returncode == 2
+    assert_one_clear_line(result.stderr, "https://")
+
+
+def test_unreachable_api_aborts_with_exit_3_and_results_written(cli, tmp_path: Path) -> None:
+    sheet = sample(tmp_path)
+    url = f"http://127.0.0.1:{free_port()}/api"
+
+    result = cli("run", str(sheet), url=url)
+
+    assert result.returncode == 3, result.stdout + result.stderr
+    assert "cannot reach aXcelerate" in result.stderr and "Traceback" not in result.stderr
+    results = read_results(tmp_path / "unit-outcomes.results.csv")
+    assert len(results) == 28 and {r["status"] for r in results} == {"skipped"}
+
+
+def test_wrong_tokens_stop_the_run_cleanly_and_stay_secret(sandbox: RunningSandbox, cli, tmp_path: Path) -> None:
+    sheet = sample(tmp_path)
+    secret_api, secret_ws = "api-SECRET-1234567", "ws-SECRET-7654321"
+
+    result = cli(
+        "run",
+        str(sheet),
+        env={"AXCELERATE_URL": sandbox.url, "AXCELERATE_API_TOKEN": secret_api, "AXCELERATE_WS_TOKEN": secret_ws},
+    )
+
+    assert result.returncode == 3
+    assert "check AXCELERATE_API_TOKEN and AXCELERATE_WS_TOKEN" in result.stderr
+    assert {r["status"] for r in read_results(tmp_path / "unit-outcomes.results.csv")} == {"skipped"}
+    assert sandbox.stats.count("PUT", "/course/enrolment") == 0
+    everything = result.stdout + result.stderr
+    for written in tmp_path.rglob("*"):
+        if written.is_file() and written.suffix in (".csv", ".log"):
+            everything += written.read_text(encoding="utf-8-sig", errors="replace")
+    assert secret_api not in everything and secret_ws not in everything
+
+
+def test_tokens_never_reach_logs_or_results_on_a_good_run(sandbox: RunningSandbox, cli, tmp_path: Path) -> None:
+    result = cli("run", str(sample(tmp_path)), url=sandbox.url)
+
+    assert result.returncode == 0
+    logs = list((tmp_path / "logs").glob("*.log"))
+    assert logs, "every run leaves a log under logs/"
+    written = "".join(p.read_text(encoding="utf-8-sig") for p in [*logs, tmp_path / "unit-outcomes.results.csv"])
+    assert SANDBOX_API_TOKEN not in written and SANDBOX_WS_TOKEN not in written
+
+
+def test_only_failed_reruns_just_those_rows_with_their_original_row_numbers(
+    sandbox: RunningSandbox, cli, tmp_path: Path
+) -> None:
+    rows = [
+        [700001, 31001, "BSBTWK401", "C", "", ""],
+        [700001, 31001, "NOPE123", "C", "", ""],
+        [700002, 31001, "BSBTWK401", "CNA", "", ""],
+    ]
+    sheet = write_csv(tmp_path / "s.csv", UNIT_HEADER, rows)
+    first = cli("run", str(sheet), url=sandbox.url)
+    assert first.returncode == 1
+    results_path = tmp_path / "s.results.csv"
+    assert [r["status"] for r in read_results(results_path)] == ["updated", "failed", "updated"]
+    # The morning after: fix the failed row's unit code in the results file and re-run only the failures.
+    fixed = results_path.read_text(encoding="utf-8-sig").replace("NOPE123", "BSBPEF402")
+    results_path.write_text(fixed, encoding="utf-8-sig")
+    puts_before = sandbox.stats.count("PUT", "/course/enrolment")
+
+    rerun = cli("run", str(results_path), "--only", "failed", url=sandbox.url)
+
+    assert rerun.returncode == 0, rerun.stdout + rerun.stderr
+    again = read_results(tmp_path / "s.results.results.csv")
+    assert [(r["row"], r["status"], r["unit_code"]) for r in again] == [("3", "updated", "BSBPEF402")]
+    assert sandbox.stats.count("PUT", "/course/enrolment") == puts_before + 1
+
+
+def test_only_rejects_unknown_statuses(cli, tmp_path: Path) -> None:
+    result = cli("run", str(sample(tmp_path)), "--only", "failed,broken")
+
+    assert result.returncode == 2
+    assert "broken" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_undo_round_trip_restores_the_starting_values(sandbox: RunningSandbox, cli, tmp_path: Path) -> None:
+    start = sandbox.store.snapshot()
+    assert cli("run", str(sample(tmp_path)), url=sandbox.url).returncode == 0
+    assert cli("run", str(sample(tmp_path, "module-enrolments.csv")), url=sandbox.url).returncode == 0
+    assert sandbox.store.snapshot() != start
+
+    undo_notes = ""
+    for results in ("unit-outcomes.results.csv", "module-enrolments.results.csv"):
+        made = cli("undo", str(tmp_path / results))
+        undo_notes += made.stdout
+        undo_sheet = tmp_path / results.replace(".csv", ".undo.csv")
+        assert undo_sheet.exists(), made.stdout + made.stderr
+        applied = cli("run", str(undo_sheet), url=sandbox.url)
+        assert applied.returncode == 0, applied.stdout + applied.stderr
+
+    restored = sandbox.store.snapshot()
+    # Every value that was set before is back; a value that was blank before cannot be blanked by a
+    # sheet (blank means "leave as it is"), and undo names those rows rather than hiding them.
+    for table in ("units", "modules"):
+        for key, after in restored[table].items():
+            for was, now in zip(start[table][key], after, strict=True):
+                assert now == was or was is None, (table, key, start[table][key], after)
+    assert "not restorable: row 3: outcome was blank before" in undo_notes
+
+
+def test_template_writes_the_canonical_headers(cli, tmp_path: Path) -> None:
+    assert cli("template", "units", "t.csv").returncode == 0
+    assert (tmp_path / "t.csv").read_text(encoding="utf-8-sig").strip() == ",".join(UNIT_HEADER)
+    assert cli("template", "modules", "m.xlsx").returncode == 0
+    assert cli("template", "units", "t.csv").returncode == 2  # never overwrites
+
+
+def test_sandbox_flag_runs_the_sample_without_any_setup(cli, tmp_path: Path) -> None:
+    first = cli("run", str(sample(tmp_path)), "--sandbox")
+    second = cli("run", str(sample(tmp_path)), "--sandbox")
+
+    assert first.returncode == 0 and second.returncode == 0, first.stdout + second.stdout
+    assert "updated           23" in first.stdout
+    assert "unchanged         28" in second.stdout and "PUT" not in second.stdout.split("Requests:")[1]
