@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import datetime as dt
 import sys
 from collections.abc import Callable, Iterator
@@ -109,10 +110,12 @@ def plan(sheet: Path, **options: Any) -> None:
 
 @main.command()
 @sheet_options
+@click.option("--max-changes", type=click.IntRange(0), help="Write at most N rows; the rest are skipped (exit 1).")
 @click.option("--only", help="With a results file as SHEET: re-run rows with these statuses (e.g. failed,skipped).")
-def run(sheet: Path, only: str | None, **options: Any) -> None:
+def run(sheet: Path, only: str | None, max_changes: int | None, **options: Any) -> None:
     """Apply SHEET (or the chosen rows of an earlier results file) to aXcelerate."""
-    _sheet_command(_job(sheet, RUN, options, _statuses(only)), _options(**options))
+    job = dataclasses.replace(_job(sheet, RUN, options, _statuses(only)), max_changes=max_changes)
+    _sheet_command(job, _options(**options))
 
 
 @main.command()

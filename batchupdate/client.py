@@ -141,6 +141,8 @@ class Api:
             try:
                 return response.json()
             except json.JSONDecodeError as exc:
+                if write:
+                    return response.text  # a write answered 2xx succeeded, whatever its body says
                 raise RetriableApiError(f"aXcelerate answered HTTP {status} with something that is not JSON") from exc
         message, details = _error_text(response)
         if status in (401, 403):

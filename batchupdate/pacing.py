@@ -63,12 +63,14 @@ class Pacer:
         self._slow_start = True
 
     async def wait_turn(self) -> None:
-        """Wait until this request may start."""
-        now = self._clock()
-        slot = max(now, self._next_slot, self._paused_until)
-        if math.isfinite(self.rate):
-            self._next_slot = slot + 1.0 / self.rate
-        if slot > now:
+        """Wait until this request may start; a pause that begins while waiting holds it back too."""
+        while True:
+            now = self._clock()
+            slot = max(now, self._next_slot, self._paused_until)
+            if slot <= now:
+                if math.isfinite(self.rate):
+                    self._next_slot = now + 1.0 / self.rate
+                return
             await self._sleep(slot - now)
 
     def succeeded(self) -> None:

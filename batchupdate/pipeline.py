@@ -24,6 +24,7 @@ from batchupdate.errors import (
     RunAbortedError,
 )
 from batchupdate.kind import Kind, Row, detect_kind, known_headers
+from batchupdate.locks import hold_lock
 from batchupdate.results import (
     FAILED,
     INVALID,
@@ -56,6 +57,7 @@ class Job:
     results: Path | None = None
     only: frozenset[str] | None = None
     module_statuses: tuple[str, ...] | None = None
+    max_changes: int | None = None  # write at most this many rows; the rest are skipped
 
     @property
     def results_path(self) -> Path:
@@ -133,6 +135,19 @@ async def execute(
     clock: Callable[[], float] = time.monotonic,
 ) -> Report:
     """Run a check, plan or run of one sheet and write its results file."""
+    if job.mode == CHECK:
+        return await _execute(job, api, progress, now, clock)
+    with hold_lock(job.sheet, "the sheet"), hold_lock(job.results_path, "the results file"):
+        return await _execute(job, api, progress, now, clock)
+
+
+async def _execute(
+    job: Job,
+    api: Api | None,
+    progress: Progress | None,
+    now: Callable[[], dt.datetime],
+    clock: Callable[[], float],
+) -> Report:
     started = clock()
     _, kind, sheet = load(job)
     report = Report(job=job, kind=kind.name, source=sheet.source)
@@ -224,6 +239,12 @@ async def _resolve_and_apply(
             record(RowResult(row.index, row.line, WOULD_UPDATE, changes=changes, found=found))
         else:
             pending.append((row, target))
+    if job.max_changes is not None and len(pending) > job.max_changes:
+        for row, target in pending[job.max_changes :]:
+            reason = f"not attempted: --max-changes {job.max_changes} reached ({len(pending)} rows would change)"
+            changes, found = kind.compare(row, target), kind.result_values(target)
+            record(RowResult(row.index, row.line, SKIPPED, reason, changes, found))
+        pending = pending[: job.max_changes]
     if pending:
         await _apply_all(kind, pending, api, record)
 
@@ -241,6 +262,9 @@ async def _apply_all(
             row, target = queue.get_nowait()
             try:
                 record(await apply_row(kind, row, target, api))
+            except _StoppedAfter as stop:
+                aborted.append(stop.cause)
+                record(stop.result)
             except RunAbortedError as exc:
                 aborted.append(exc)
                 record(RowResult(row.index, row.line, SKIPPED, f"not attempted: the run stopped ({exc})"))
@@ -251,53 +275,59 @@ async def _apply_all(
         raise aborted[0]
 
 
+class _StoppedAfter(Exception):
+    """The run must stop, but this row's write may have been applied: record it as such, not as skipped."""
+
+    def __init__(self, result: RowResult, cause: RunAbortedError) -> None:
+        super().__init__(str(cause))
+        self.result, self.cause = result, cause
+
+
 async def apply_row(kind: Kind, row: Row, target: Any, api: Api) -> RowResult:
     """Write one row; when aXcelerate's answer leaves its fate open, re-read before deciding."""
-    changes = kind.compare(row, target)
-    found = kind.result_values(target)
-    attempts = api.policy.attempts
-    for attempt in range(1, attempts + 1):
-        try:
-            message = await kind.write(api, row, target)
-            log.info("row %d: written (%s)", row.line, message)
-            return RowResult(row.index, row.line, UPDATED, changes=changes, found=found)
-        except AmbiguousWriteError as exc:
-            failure = exc
-        except RejectedError as exc:
-            # A refusal does not prove nothing was written (aXcelerate has answered 400 to applied writes).
+    changes, found = kind.compare(row, target), kind.result_values(target)
+
+    def result(status: str, error: str = "") -> RowResult:
+        return RowResult(row.index, row.line, status, error, changes, found)
+
+    attempts, failure, maybe_written = api.policy.attempts, None, False
+    try:
+        for attempt in range(1, attempts + 1):
+            try:
+                message = await kind.write(api, row, target)
+                log.info("row %d: written (%s)", row.line, message)
+                return result(UPDATED)
+            except AmbiguousWriteError as exc:
+                failure, maybe_written = exc, True
+            except RejectedError as exc:
+                # A refusal does not prove nothing was written (aXcelerate has answered 400 to applied writes).
+                maybe_written = True
+                if await _settle(kind, row, target, api) is True:
+                    return result(UPDATED)
+                return result(FAILED, describe_error(exc))
+            except RetriableApiError as exc:
+                return result(FAILED, f"{describe_error(exc)}; try the row again later")
             settled = await _settle(kind, row, target, api)
             if settled is True:
-                return RowResult(row.index, row.line, UPDATED, changes=changes, found=found)
-            return RowResult(row.index, row.line, FAILED, describe_error(exc), changes, found)
-        except RetriableApiError as exc:
-            return RowResult(
-                row.index, row.line, FAILED, f"{describe_error(exc)}; try the row again later", changes, found
-            )
-        settled = await _settle(kind, row, target, api)
-        if settled is True:
-            log.info("row %d: %s, but re-reading shows the change was applied", row.line, failure)
-            return RowResult(row.index, row.line, UPDATED, changes=changes, found=found)
-        if settled is None:
-            return RowResult(
-                row.index,
-                row.line,
-                FAILED,
-                f"{describe_error(failure)}, and re-reading the record failed too, so whether the change was "
-                "applied is unknown; run the row again to settle it",
-                changes,
-                found,
-            )
-        if attempt < attempts:
-            await api.backoff(attempt)
-    return RowResult(
-        row.index,
-        row.line,
+                log.info("row %d: %s, but re-reading shows the change was applied", row.line, failure)
+                return result(UPDATED)
+            if settled is None:
+                return result(FAILED, f"{describe_error(failure)}, and re-reading the record failed too: {UNSETTLED}")
+            if attempt < attempts:
+                await api.backoff(attempt)
+    except RunAbortedError as exc:
+        if not maybe_written:
+            raise
+        reason = describe_error(failure) if failure else "aXcelerate refused the write"
+        raise _StoppedAfter(result(FAILED, f"{reason}, then the run stopped ({exc}): {UNSETTLED}"), exc) from exc
+    return result(
         FAILED,
-        f"{describe_error(failure)} on all {attempts} tries, and the record still holds the old values; "
-        "try the row again later",
-        changes,
-        found,
+        f"{describe_error(failure) if failure else 'no answer'} on all {attempts} tries, and re-reading did not "
+        "show the change applied; try the row again later",
     )
+
+
+UNSETTLED = "whether the change was applied is unknown; run the row again to settle it"
 
 
 async def _settle(kind: Kind, row: Row, target: Any, api: Api) -> bool | None:

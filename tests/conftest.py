@@ -53,7 +53,8 @@ def cli(tmp_path: Path) -> Callable[..., subprocess.CompletedProcess[str]]:
 
     def _run(*args: str, url: str | None = None, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
         return subprocess.run(
-            [sys.executable, "-m", "batchupdate", *args, "--no-progress"] if args[0] in ("check", "plan", "run")
+            [sys.executable, "-m", "batchupdate", *args, "--no-progress"]
+            if args[0] in ("check", "plan", "run")
             else [sys.executable, "-m", "batchupdate", *args],
             cwd=tmp_path,
             env={**cli_env(url), **(env or {})},

@@ -68,8 +68,18 @@ def test_mixed_sheet_ends_exactly_right_and_a_second_run_sends_nothing(
     assert [r["row"] for r in results] == [str(n) for n in range(2, 14)]
     assert [r["note"] for r in results] == [row[-1] for row in rows]
     assert [r["status"] for r in results] == [
-        "updated", "unchanged", "invalid", "invalid", "failed", "failed",
-        "skipped", "invalid", "invalid", "updated", "updated", "invalid",
+        "updated",
+        "unchanged",
+        "invalid",
+        "invalid",
+        "failed",
+        "failed",
+        "skipped",
+        "invalid",
+        "invalid",
+        "updated",
+        "updated",
+        "invalid",
     ]
     by_note = {r["note"]: r for r in results}
     assert "outcome 'XYZ' is not an outcome code" in by_note["bad outcome"]["error"]
@@ -83,7 +93,9 @@ def test_mixed_sheet_ends_exactly_right_and_a_second_run_sends_nothing(
     assert by_note["update"]["resolved_unit_id"] == str(update.unit_id)
 
     assert store.unit_enrolment(update.contact_id, 31002, update.unit_id) == {
-        "outcome_code": "20", "start_date": "2026-02-03", "end_date": "2026-11-25",
+        "outcome_code": "20",
+        "start_date": "2026-02-03",
+        "end_date": "2026-11-25",
     }
     assert store.unit_enrolment(end_only.contact_id, 31002, end_only.unit_id)["end_date"] == "2026-04-13"
     assert store.unit_enrolment(by_id.contact_id, 31002, by_id.unit_id)["outcome_code"] == "51"
@@ -104,8 +116,10 @@ def test_mixed_sheet_ends_exactly_right_and_a_second_run_sends_nothing(
 
 def test_xlsx_with_real_date_cells_over_a_paged_class(sandbox: RunningSandbox, cli, tmp_path: Path) -> None:
     units, taken = units_of(sandbox.store, 31001), set()
-    chosen = [pick(units, taken, lambda u, seen=set(): u.contact_id not in seen and not seen.add(u.contact_id))
-              for _ in range(4)]
+    chosen = [
+        pick(units, taken, lambda u, seen=set(): u.contact_id not in seen and not seen.add(u.contact_id))
+        for _ in range(4)
+    ]
     # Students beyond the first page of 100 enrolments force a second page.
     late = [u for u in units if u.contact_id not in {c.contact_id for c in chosen}][-1]
     chosen.append(late)
@@ -124,7 +138,9 @@ def test_xlsx_with_real_date_cells_over_a_paged_class(sandbox: RunningSandbox, c
     assert result.returncode == 0, result.stdout + result.stderr
     for unit in chosen:
         assert sandbox.store.unit_enrolment(unit.contact_id, 31001, unit.unit_id) == {
-            "outcome_code": "30", "start_date": "2026-03-02", "end_date": "2026-12-01",
+            "outcome_code": "30",
+            "start_date": "2026-03-02",
+            "end_date": "2026-12-01",
         }
     assert sandbox.stats.count(*GET) == 2  # 130 enrolments: two pages of 100
     results = read_results(tmp_path / "outcomes.results.csv")
@@ -144,7 +160,9 @@ def test_cp1252_csv_with_day_first_dates(sandbox: RunningSandbox, cli, tmp_path:
 
     assert result.returncode == 0, result.stdout + result.stderr
     assert sandbox.store.unit_enrolment(unit.contact_id, 31003, unit.unit_id) == {
-        "outcome_code": "70", "start_date": "2026-02-01", "end_date": "2026-03-12",
+        "outcome_code": "70",
+        "start_date": "2026-02-01",
+        "end_date": "2026-03-12",
     }
     assert read_results(tmp_path / "excel.results.csv")[0]["Trainer"] == "Zoë O’Brien – résumé"
 

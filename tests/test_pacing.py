@@ -1,0 +1,207 @@
+"""Pacing and backoff: how long batchupdate waits, checked on a fake clock (nothing sleeps for real)."""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import math
+
+import pytest
+from fakes import FakeClock
+
+from batchupdate.pacing import Pacer, RetryPolicy
+
+# Float sums of 1/rate can land a hair before the next whole second; no server can tell 1e-9 s apart.
+EPSILON = 1e-9
+
+
+def starts_of(pacer: Pacer, clock: FakeClock, calls: int) -> list[float]:
+    """When each of ``calls`` sequential requests may start."""
+
+    async def go() -> list[float]:
+        starts = []
+        for _ in range(calls):
+            await pacer.wait_turn()
+            starts.append(clock())
+        return starts
+
+    return asyncio.run(go())
+
+
+def busiest_second(starts: list[float], seconds: float = 1.0) -> int:
+    """The most request starts in any window [t, t+seconds)."""
+    return max(sum(1 for other in starts if start <= other < start + seconds - EPSILON) for start in starts)
+
+
+@pytest.mark.parametrize(
+    ("attempt", "longest"),
+    [(1, 0.5), (2, 1.0), (3, 2.0), (4, 4.0), (5, 8.0), (6, 16.0), (7, 30.0), (12, 30.0)],
+)
+def test_backoff_upper_bound_doubles_from_base_and_is_capped(attempt: int, longest: float) -> None:
+    policy = RetryPolicy(base_delay=0.5, max_delay=30.0)
+    assert policy.backoff(attempt, lambda: 1.0) == pytest.approx(longest)
+    assert policy.backoff(attempt, lambda: 0.0) == 0.0
+    assert policy.backoff(attempt, lambda: 0.25) == pytest.approx(longest / 4)
+
+
+def test_backoff_with_real_randomness_stays_within_full_jitter_bounds() -> None:
+    policy = RetryPolicy(base_delay=0.5, max_delay=30.0)
+    for attempt in range(1, 10):
+        for _ in range(200):
+            assert 0.0 <= policy.backoff(attempt) <= min(30.0, 0.5 * 2 ** (attempt - 1))
+
+
+@pytest.mark.parametrize("rate", [1.0, 2.0, 3.0, 5.0, 7.0, 10.0, 2.5, 0.5])
+def test_fixed_ceiling_never_starts_more_than_rate_requests_in_any_second(rate: float) -> None:
+    clock = FakeClock()
+    pacer = Pacer(ceiling=rate, adaptive=False, clock=clock, sleep=clock.sleep)
+    starts = starts_of(pacer, clock, 60)
+    # Evenly spaced starts at a fractional rate (150/minute = 2.5/s) fit ceil(rate) into some seconds,
+    # yet never more than the rate allows over a longer stretch.
+    assert busiest_second(starts) <= math.ceil(rate)
+    assert busiest_second(starts, 10.0) <= math.ceil(rate * 10)
+    # ... and it does not dawdle either: 60 requests take about 60/rate seconds.
+    assert starts[-1] - starts[0] == pytest.approx(59 / rate)
+
+
+def test_fixed_ceiling_does_not_save_up_a_burst_while_idle() -> None:
+    clock = FakeClock()
+    pacer = Pacer(ceiling=4, adaptive=False, clock=clock, sleep=clock.sleep)
+    starts = starts_of(pacer, clock, 3)
+    clock.advance(30)  # idle: a pacer that banked unused slots would now fire a burst
+    starts += starts_of(pacer, clock, 20)
+    assert busiest_second(starts) <= 4
+
+
+def test_first_request_starts_at_once() -> None:
+    clock = FakeClock()
+    pacer = Pacer(ceiling=2, adaptive=False, clock=clock, sleep=clock.sleep)
+    starts_of(pacer, clock, 1)
+    assert clock.sleeps == []
+
+
+def test_throttled_pauses_every_later_request_until_retry_after() -> None:
+    clock = FakeClock()
+    pacer = Pacer(ceiling=5, adaptive=False, clock=clock, sleep=clock.sleep)
+    starts_of(pacer, clock, 2)
+    throttled_at = clock()
+    pacer.throttled(4.0)
+    starts = starts_of(pacer, clock, 3)
+    assert starts[0] == pytest.approx(throttled_at + 4.0)
+    assert all(start >= throttled_at + 4.0 for start in starts)
+    assert busiest_second(starts) <= 5
+
+
+def test_a_shorter_retry_after_does_not_cut_a_longer_pause_short() -> None:
+    clock = FakeClock()
+    pacer = Pacer(adaptive=False, clock=clock, sleep=clock.sleep)
+    pacer.throttled(10.0)
+    pacer.throttled(1.0)
+    [start] = starts_of(pacer, clock, 1)
+    assert start == pytest.approx(clock.start + 10.0)
+
+
+def test_throttled_without_retry_after_does_not_pause_a_fixed_pacer() -> None:
+    clock = FakeClock()
+    pacer = Pacer(ceiling=5, adaptive=False, clock=clock, sleep=clock.sleep)
+    pacer.throttled(None)
+    assert starts_of(pacer, clock, 1) == [clock.start]
+    assert pacer.throttles == 1
+
+
+def test_adaptive_pacer_rises_on_success_but_never_above_the_ceiling() -> None:
+    clock = FakeClock()
+    pacer = Pacer(ceiling=20, adaptive=True, start=5, clock=clock, sleep=clock.sleep)
+    rates = [pacer.rate]
+    for _ in range(200):
+        pacer.succeeded()
+        rates.append(pacer.rate)
+    assert rates[0] == 5
+    assert all(later >= earlier for earlier, later in itertools.pairwise(rates))
+    assert max(rates) == 20
+    assert rates[-1] == 20
+
+
+def test_adaptive_pacer_starts_no_faster_than_the_ceiling() -> None:
+    pacer = Pacer(ceiling=2, adaptive=True, start=5)
+    assert pacer.rate == 2
+
+
+def test_adaptive_pacer_falls_on_throttle_and_then_grows_more_cautiously() -> None:
+    clock = FakeClock()
+    pacer = Pacer(ceiling=100, adaptive=True, start=10, clock=clock, sleep=clock.sleep)
+    for _ in range(10):
+        pacer.succeeded()
+    before_throttle = pacer.rate
+    slow_start_growth = before_throttle - 10
+    pacer.throttled(None)
+    after_throttle = pacer.rate
+    assert after_throttle == pytest.approx(before_throttle * 0.7)
+    for _ in range(10):
+        pacer.succeeded()
+    assert after_throttle < pacer.rate < after_throttle + slow_start_growth
+
+
+def test_adaptive_pacer_never_falls_below_its_floor() -> None:
+    clock = FakeClock()
+    pacer = Pacer(adaptive=True, start=5, floor=0.5, clock=clock, sleep=clock.sleep)
+    for _ in range(50):
+        pacer.throttled(None)
+    assert pacer.rate == 0.5
+
+
+def test_adaptive_pacer_spaces_requests_by_its_current_rate() -> None:
+    clock = FakeClock()
+    pacer = Pacer(ceiling=8, adaptive=True, start=2, clock=clock, sleep=clock.sleep)
+    slow = starts_of(pacer, clock, 5)
+    for _ in range(100):
+        pacer.succeeded()
+    fast = starts_of(pacer, clock, 9)
+    assert slow[1] - slow[0] == pytest.approx(0.5)
+    assert fast[-1] - fast[1] == pytest.approx(7 / 8)
+    assert busiest_second(slow + fast) <= 8
+
+
+def test_ceiling_must_be_positive() -> None:
+    with pytest.raises(ValueError, match="positive"):
+        Pacer(ceiling=0)
+
+
+# --- many requests waiting at once (an event loop running on the fake clock) ---------------------------------
+
+
+def concurrent_starts(pacer: Pacer, clock: FakeClock, calls: int, *, throttle_at: float | None = None) -> list[float]:
+    """When each of ``calls`` requests that all asked at once may start; optionally a 429 (Retry-After 3 s)."""
+    starts: list[float] = []
+
+    async def request() -> None:
+        await pacer.wait_turn()
+        starts.append(clock())
+
+    async def go() -> None:
+        tasks = [asyncio.create_task(request()) for _ in range(calls)]
+        if throttle_at is not None:
+            await asyncio.sleep(throttle_at)
+            pacer.throttled(3.0)
+        await asyncio.gather(*tasks)
+
+    clock.run(go())
+    return sorted(starts)
+
+
+@pytest.mark.parametrize("rate", [2.0, 5.0, 8.0])
+def test_requests_waiting_at_once_still_keep_to_the_ceiling(rate: float) -> None:
+    clock = FakeClock()
+    pacer = Pacer(ceiling=rate, adaptive=False, clock=clock, sleep=clock.sleep)
+    starts = concurrent_starts(pacer, clock, 40)
+    assert busiest_second(starts) <= rate
+    assert starts[-1] - starts[0] == pytest.approx(39 / rate)
+
+
+def test_a_throttle_also_holds_back_requests_already_waiting_their_turn() -> None:
+    clock = FakeClock()
+    pacer = Pacer(ceiling=5, adaptive=False, clock=clock, sleep=clock.sleep)
+    starts = concurrent_starts(pacer, clock, 8, throttle_at=0.3)
+    throttled_at = clock.start + 0.3
+    sent_while_paused = [start for start in starts if throttled_at < start < throttled_at + 3.0]
+    assert sent_while_paused == []

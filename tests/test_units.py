@@ -1,0 +1,371 @@
+"""The units sheet kind: finding each row's unit enrolment, comparing, and the PUT it sends."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+from typing import Any
+
+import httpx
+import pytest
+from fakes import (
+    FakeAxcelerate,
+    HeldUnit,
+    endpoint,
+    error_response,
+    form_of,
+    json_response,
+    make_api,
+    query_of,
+    reference_sample,
+)
+
+from batchupdate.errors import RejectedError
+from batchupdate.kind import Change, Row
+from batchupdate.units import UnitEnrolment, Units, units_by_student
+
+UNITS = Units()
+PARSERS = {column.name: column.parse for column in UNITS.columns}
+
+
+def unit_row(index: int = 0, /, **cells: object) -> Row:
+    """A row parsed the way the sheet's cells are: ``unit_row(contact_id='700001', outcome='C', ...)``."""
+    values = {name: parse(cells.get(name)) for name, parse in PARSERS.items()}
+    return Row(index=index, line=index + 2, values=values)
+
+
+def rows_for(contacts: list[int], class_id: int = 31001, start: int = 0) -> list[Row]:
+    """One BSBWHS411 row (outcome C) per contact, indexed from ``start``."""
+    return [
+        unit_row(index, contact_id=contact, class_id=class_id, unit_code="BSBWHS411", outcome="C")
+        for index, contact in enumerate(contacts, start=start)
+    ]
+
+
+def held(**overrides: Any) -> UnitEnrolment:
+    values: dict[str, Any] = {
+        "contact_id": 700001,
+        "class_id": 31001,
+        "unit_id": 41001,
+        "unit_code": "BSBWHS411",
+        "unit_enrolment_id": 900001,
+        "outcome": "20",
+        "start_date": dt.date(2026, 2, 3),
+        "end_date": dt.date(2026, 11, 28),
+    }
+    return UnitEnrolment(**{**values, **overrides})
+
+
+def resolve(fake: FakeAxcelerate, rows: list[Row]) -> dict[int, Any]:
+    return asyncio.run(UNITS.resolve(make_api(fake.handler), rows))
+
+
+def class_of(size: int, class_id: int = 31001, first_contact: int = 700001) -> FakeAxcelerate:
+    """A fake aXcelerate holding a class of ``size`` students, each enrolled in BSBWHS411 and BSBCUS403."""
+    units = []
+    for contact in range(first_contact, first_contact + size):
+        units.append(HeldUnit(contact, class_id, 41001, "BSBWHS411", "70", "2026-02-03"))
+        units.append(HeldUnit(contact, class_id, 41002, "BSBCUS403", None, "2026-02-03"))
+    return FakeAxcelerate(units)
+
+
+def gets(fake: FakeAxcelerate) -> list[dict[str, str]]:
+    return [query_of(request) for request in fake.requests if request.method == "GET"]
+
+
+# --- the official sample -----------------------------------------------------------------------------------
+
+
+def test_the_official_course_enrolments_sample_parses_into_unit_enrolments() -> None:
+    body = reference_sample("course-enrolments")
+    units = units_by_student(body, 27495)
+    assert set(units) == {(116482, 27495)}
+    by_code = {unit.unit_code: unit for unit in units[(116482, 27495)]}
+    assert len(by_code) == 13
+    assert by_code["BSBCUS403A"] == UnitEnrolment(
+        contact_id=116482,
+        class_id=27495,
+        unit_id=30602,
+        unit_code="BSBCUS403A",
+        unit_enrolment_id=187989,
+        outcome="30",
+        start_date=dt.date(2013, 5, 23),
+        end_date=None,
+    )
+    assert by_code["BSBCCO405A"].outcome == "20"
+    assert by_code["BSBCCO405A"].start_date == dt.date(2013, 5, 1)
+
+
+def test_the_official_sample_keeps_finish_dates_and_leaves_linked_workshops_out() -> None:
+    body = reference_sample("course-enrolments")
+    [unit] = units_by_student(body, 32373)[(620392, 32373)]
+    assert (unit.unit_id, unit.unit_code, unit.outcome) == (41862, "1111TUOC", "20")
+    assert (unit.start_date, unit.end_date) == (dt.date(2013, 7, 24), dt.date(2013, 7, 31))
+    codes = {u.unit_code for units in units_by_student(body, 27495).values() for u in units}
+    assert "AXWEB" not in codes  # a TYPE w workshop nested under a unit is not a unit
+
+
+def test_nothing_found_is_no_students() -> None:
+    assert units_by_student(None, 31001) == {}
+    assert units_by_student([], 31001) == {}
+
+
+def test_an_answer_that_is_not_a_list_is_refused() -> None:
+    with pytest.raises(ValueError, match="list of enrolments"):
+        units_by_student({"error": True}, 31001)
+
+
+# --- how rows find their records --------------------------------------------------------------------------
+
+
+def test_three_students_of_a_class_are_found_by_listing_the_class() -> None:
+    fake = class_of(3)
+    rows = rows_for([700001, 700002, 700003])
+    targets = resolve(fake, rows)
+    assert [targets[i].contact_id for i in range(3)] == [700001, 700002, 700003]
+    [query] = gets(fake)
+    assert "contactid" not in query
+    assert (query["instanceid"], query["type"], query["offset"], query["limit"]) == ("31001", "p", "0", "100")
+
+
+@pytest.mark.parametrize("students", [1, 2])
+def test_one_or_two_students_of_a_class_are_asked_for_one_by_one(students: int) -> None:
+    fake = class_of(40)
+    rows = rows_for([700001 + i for i in range(students)])
+    targets = resolve(fake, rows)
+    assert all(isinstance(targets[i], UnitEnrolment) for i in range(students))
+    queries = gets(fake)
+    assert sorted(query["contactid"] for query in queries) == [str(700001 + i) for i in range(students)]
+    assert all(query["instanceid"] == "31001" for query in queries)
+
+
+def test_a_class_of_230_is_listed_in_exactly_three_pages() -> None:
+    fake = class_of(230)
+    wanted = [700001, 700150, 700230]  # the last one is on the third page
+    rows = rows_for(wanted)
+    targets = resolve(fake, rows)
+    assert [targets[i].contact_id for i in range(3)] == wanted
+    assert [(q["offset"], q["limit"]) for q in gets(fake)] == [("0", "100"), ("100", "100"), ("200", "100")]
+
+
+def test_listing_stops_once_every_wanted_student_is_seen() -> None:
+    fake = class_of(230)
+    rows = rows_for([700010, 700011, 700012, 700013])
+    resolve(fake, rows)
+    assert len(gets(fake)) == 1
+
+
+def test_many_rows_of_one_student_need_one_get() -> None:
+    fake = class_of(5)
+    rows = [
+        unit_row(i, contact_id="700001", class_id="31001", unit_code=code, outcome="C")
+        for i, code in enumerate(["BSBWHS411", "BSBCUS403", "bsbwhs411", "BSBCUS403"])
+    ]
+    targets = resolve(fake, rows)
+    assert {targets[i].unit_id for i in range(4)} == {41001, 41002}
+    assert len(gets(fake)) == 1
+
+
+def test_each_class_is_looked_up_its_own_way() -> None:
+    fake = FakeAxcelerate(
+        [HeldUnit(c, 31001, 41001, "BSBWHS411") for c in (700001, 700002, 700003)]
+        + [HeldUnit(700009, 32002, 41001, "BSBWHS411")]
+    )
+    rows = rows_for([700001, 700002, 700003]) + rows_for([700009], class_id=32002, start=3)
+    targets = resolve(fake, rows)
+    assert targets[3].class_id == 32002
+    queries = sorted(gets(fake), key=lambda query: query["instanceid"])
+    assert len(queries) == 2
+    assert "contactid" not in queries[0] and queries[1]["contactid"] == "700009"
+
+
+@pytest.mark.parametrize("students", [1, 3], ids=["asked-per-student", "class-listed"])
+def test_a_student_not_in_the_class_fails_naming_contact_and_class(students: int) -> None:
+    fake = class_of(2)
+    rows = rows_for([799999] + [700000 + i for i in range(1, students)])
+    failure = resolve(fake, rows)[0]
+    assert isinstance(failure, str)
+    assert "contact 799999 is not enrolled in class 31001" in failure
+
+
+def test_a_unit_the_student_does_not_have_fails_listing_their_units() -> None:
+    fake = class_of(1)
+    failure = resolve(fake, [unit_row(0, contact_id="700001", class_id="31001", unit_code="HLTAID011", outcome="C")])[0]
+    assert isinstance(failure, str)
+    assert "HLTAID011" in failure
+    assert "BSBCUS403, BSBWHS411" in failure
+
+
+def test_a_unit_is_found_by_its_id_too() -> None:
+    fake = class_of(1)
+    target = resolve(fake, [unit_row(0, contact_id="700001", class_id="31001", unit_id="41002", outcome="C")])[0]
+    assert (target.unit_id, target.unit_code) == (41002, "BSBCUS403")
+
+
+def resolve_with_a_bad_class() -> dict[int, Any]:
+    """Class 39999 is refused with a 400 and details; class 31001 answers normally."""
+    fake = class_of(1)
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        if query_of(request)["instanceid"] == "39999":
+            return error_response(400, "instanceID is not a valid class.", "Bad Request.")
+        return fake.handler(request)
+
+    rows = rows_for([700001], class_id=39999) + rows_for([700001], start=1)
+    return asyncio.run(UNITS.resolve(make_api(handler), rows))
+
+
+def test_a_failed_lookup_fails_only_that_classs_rows_saying_why() -> None:
+    targets = resolve_with_a_bad_class()
+    assert isinstance(targets[0], str)
+    assert "could not look up" in targets[0] and "HTTP 400" in targets[0]
+    assert "instanceID is not a valid class." in targets[0]
+    assert isinstance(targets[1], UnitEnrolment)
+
+
+# --- comparing --------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("cells", "holding", "changes"),
+    [
+        ({"outcome": "20"}, {"outcome": "20"}, []),
+        ({"outcome": "C"}, {"outcome": "20"}, []),
+        ({"outcome": " c "}, {"outcome": "20"}, []),
+        ({"outcome": "CNA"}, {"outcome": "20"}, [Change("outcome", "20 (C)", "30 (CNA)")]),
+        ({"outcome": "C"}, {"outcome": None}, [Change("outcome", "", "20 (C)")]),
+        ({"outcome": "0"}, {"outcome": None}, [Change("outcome", "", "0 (N.R.)")]),
+        ({"start_date": "03/02/2026"}, {}, []),
+        ({"start_date": "2026-02-03"}, {}, []),
+        ({"end_date": "28/11/2026"}, {}, []),
+        ({"end_date": "29/11/2026"}, {}, [Change("end_date", "2026-11-28", "2026-11-29")]),
+        ({"start_date": "01/02/2026"}, {"start_date": None}, [Change("start_date", "", "2026-02-01")]),
+        (
+            {"outcome": "C", "start_date": "02/03/2026", "end_date": "28/11/2026"},
+            {"outcome": "70"},
+            [Change("outcome", "70 (CA)", "20 (C)"), Change("start_date", "2026-02-03", "2026-03-02")],
+        ),
+    ],
+)
+def test_compare_reports_only_what_would_really_change(
+    cells: dict[str, str], holding: dict[str, Any], changes: list[Change]
+) -> None:
+    row = unit_row(contact_id="700001", class_id="31001", unit_code="BSBWHS411", **cells)
+    assert UNITS.compare(row, held(**holding)) == changes
+
+
+def test_a_change_reads_as_before_and_after() -> None:
+    row = unit_row(contact_id="700001", class_id="31001", unit_code="BSBWHS411", outcome="CNA")
+    [change] = UNITS.compare(row, held())
+    assert str(change) == "outcome: 20 (C) -> 30 (CNA)"
+
+
+@pytest.mark.parametrize(
+    ("cells", "holding", "conflicts"),
+    [
+        ({"end_date": "01/02/2026"}, {"start_date": dt.date(2026, 2, 3)}, True),
+        ({"start_date": "01/12/2026"}, {"end_date": dt.date(2026, 11, 28)}, True),
+        ({"end_date": "03/02/2026"}, {"start_date": dt.date(2026, 2, 3)}, False),
+        ({"start_date": "01/01/2026", "end_date": "01/02/2026"}, {"start_date": dt.date(2026, 2, 3)}, False),
+        ({"end_date": "01/02/2026"}, {"start_date": None}, False),
+    ],
+)
+def test_an_end_before_the_held_start_is_a_conflict(
+    cells: dict[str, str], holding: dict[str, Any], conflicts: bool
+) -> None:
+    row = unit_row(contact_id="700001", class_id="31001", unit_code="BSBWHS411", **cells)
+    message = UNITS.conflict(row, held(**holding))
+    assert (message is not None) == conflicts
+    if message:
+        assert "set both start_date and end_date" in message
+
+
+def test_the_conflict_message_names_both_dates() -> None:
+    row = unit_row(contact_id="700001", class_id="31001", unit_code="BSBWHS411", end_date="01/02/2026")
+    message = UNITS.conflict(row, held(start_date=dt.date(2026, 2, 3)))
+    assert message is not None
+    assert "2026-02-01" in message and "2026-02-03" in message
+
+
+# --- writing ----------------------------------------------------------------------------------------------
+
+IDENTITY = {"contactID": "700001", "instanceID": "41001", "programInstanceID": "31001", "type": "s"}
+
+
+@pytest.mark.parametrize(
+    ("cells", "extra"),
+    [
+        ({"outcome": "CNA"}, {"competent": "30"}),
+        ({"outcome": "RPL-G", "end_date": "28/11/2026"}, {"competent": "51"}),
+        ({"start_date": "02/03/2026"}, {"activityStartDate": "2026-03-02"}),
+        ({"end_date": "2026-12-01"}, {"activityEndDate": "2026-12-01"}),
+        (
+            {"outcome": "30", "start_date": "01/02/2026", "end_date": "01/12/2026"},
+            {"competent": "30", "activityStartDate": "2026-02-01", "activityEndDate": "2026-12-01"},
+        ),
+    ],
+)
+def test_write_sends_the_unit_enrolment_and_only_the_changed_fields(
+    cells: dict[str, str], extra: dict[str, str]
+) -> None:
+    sent: list[httpx.Request] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        sent.append(request)
+        return json_response({"STATUS": "success", "MSG": "Enrolment was updated successfully."})
+
+    row = unit_row(contact_id="700001", class_id="31001", unit_code="BSBWHS411", **cells)
+    message = asyncio.run(UNITS.write(make_api(handler), row, held()))
+    [request] = sent
+    assert (request.method, endpoint(request)) == ("PUT", "/course/enrolment")
+    assert form_of(request) == {**IDENTITY, **extra}
+    assert message == "Enrolment was updated successfully."
+
+
+def test_write_uses_the_unit_id_not_the_unit_enrolment_record() -> None:
+    sent: list[httpx.Request] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        sent.append(request)
+        return json_response({"STATUS": "success", "MSG": "ok"})
+
+    body = reference_sample("course-enrolments")
+    target = next(u for u in units_by_student(body, 27495)[(116482, 27495)] if u.unit_code == "BSBCUS403A")
+    row = unit_row(contact_id="116482", class_id="27495", unit_code="BSBCUS403A", outcome="C")
+    asyncio.run(UNITS.write(make_api(handler), row, target))
+    assert form_of(sent[0]) == {
+        "contactID": "116482",
+        "instanceID": "30602",
+        "programInstanceID": "27495",
+        "type": "s",
+        "competent": "20",
+    }
+
+
+def test_write_that_aXcelerate_answers_with_a_non_success_status_is_rejected() -> None:
+    def handler(request: httpx.Request) -> httpx.Response:
+        return json_response({"STATUS": "error", "MSG": "Outcome cannot be changed after certificate issue."})
+
+    row = unit_row(contact_id="700001", class_id="31001", unit_code="BSBWHS411", outcome="CNA")
+    with pytest.raises(RejectedError) as caught:
+        asyncio.run(UNITS.write(make_api(handler), row, held()))
+    assert caught.value.details == "Outcome cannot be changed after certificate issue."
+
+
+def test_write_against_the_fake_is_seen_by_a_reread() -> None:
+    fake = class_of(1)
+    row = unit_row(contact_id="700001", class_id="31001", unit_code="BSBWHS411", outcome="C", end_date="28/11/2026")
+    api = make_api(fake.handler)
+    [target] = asyncio.run(UNITS.resolve(api, [row])).values()
+    assert UNITS.compare(row, target) != []
+    asyncio.run(UNITS.write(api, row, target))
+    current = asyncio.run(UNITS.reread(api, row, target))
+    assert current is not None
+    assert UNITS.compare(row, current) == []
+    assert UNITS.result_values(target) == {
+        "resolved_unit_id": "41001",
+        "unit_enrolment_id": str(target.unit_enrolment_id),
+        "before_outcome": "70",
+        "before_start_date": "2026-02-03",
+        "before_end_date": "",
+    }
