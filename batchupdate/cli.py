@@ -14,13 +14,12 @@ from typing import Any
 
 import click
 
-from batchupdate.client import Api
-from batchupdate.config import Connection, load_connection
+from batchupdate.config import Connection
 from batchupdate.errors import InputError
 from batchupdate.logfile import protect, start_log, stop_log
-from batchupdate.pacing import Pacer, RetryPolicy
-from batchupdate.pipeline import CHECK, PLAN, RUN, Job, Progress, Report, execute
+from batchupdate.pipeline import CHECK, PLAN, RUN, Job, Progress, Report
 from batchupdate.results import STATUSES
+from batchupdate.session import DEFAULT_CONCURRENCY, connect, run_job
 from batchupdate.templates import write_template
 from batchupdate.undo import write_undo_sheet
 
@@ -51,7 +50,7 @@ def sheet_options(command: Callable[..., Any]) -> Callable[..., Any]:
         click.option("--rate", default="auto", show_default=True, help="Max requests per second, or auto."),
         click.option(
             "--concurrency",
-            default=8,
+            default=DEFAULT_CONCURRENCY,
             show_default=True,
             type=click.IntRange(1, 64),
             help="Requests in flight at once.",
@@ -216,38 +215,16 @@ def _connection(job: Job, options: Options) -> Iterator[Connection | None]:
     if job.mode == CHECK:
         yield None
         return
-    if not options.sandbox:
-        yield load_connection()
-        return
-    from batchupdate.sandbox import SANDBOX_API_TOKEN, SANDBOX_WS_TOKEN, start_sandbox
-
-    with start_sandbox() as running:
-        yield Connection(running.url, SANDBOX_API_TOKEN, SANDBOX_WS_TOKEN, sandbox=True)
+    with connect(sandbox=options.sandbox) as connection:
+        yield connection
 
 
 async def _execute(job: Job, options: Options, connection: Connection | None) -> Report:
     progress = _Bar(enabled=options.progress, label=job.mode)
     try:
-        if connection is None:
-            return await execute(job, None, progress=progress)
-        policy = RetryPolicy()
-        async with connection.http_client(concurrency=options.concurrency, timeout=policy.timeout) as http:
-            api = Api(http, pacer=_pacer(options.rate), policy=policy, concurrency=options.concurrency)
-            return await execute(job, api, progress=progress)
+        return await run_job(job, connection, rate=options.rate, concurrency=options.concurrency, progress=progress)
     finally:
         progress.close()
-
-
-def _pacer(rate: str) -> Pacer:
-    if rate.strip().lower() == "auto":
-        return Pacer(adaptive=True)
-    try:
-        ceiling = float(rate)
-    except ValueError:
-        raise InputError(f"--rate {rate!r} is not a number; use e.g. --rate 5 or --rate auto") from None
-    if ceiling <= 0:
-        raise InputError("--rate must be more than 0 requests per second")
-    return Pacer(ceiling=ceiling, adaptive=False)
 
 
 def _statuses(only: str | None) -> frozenset[str] | None:
