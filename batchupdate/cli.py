@@ -276,6 +276,8 @@ def _print_summary(report: Report, log_path: Path) -> None:
         click.echo(f"Requests: {sent} ({sum(report.requests.values())} in all) in {report.seconds:.1f} s")
     elif job.mode != CHECK:
         click.echo(f"Requests: none, in {report.seconds:.1f} s")
+    if report.resumed:
+        click.echo(f"Resumed an interrupted run: {report.resumed} rows were already done and were not sent again")
     if report.aborted:
         click.echo(f"Run stopped: {report.aborted}", err=True)
     if report.kept_previous:

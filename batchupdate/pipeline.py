@@ -23,6 +23,7 @@ from batchupdate.errors import (
     RetriableApiError,
     RunAbortedError,
 )
+from batchupdate.journal import DONE, Entry, Journal, row_hash
 from batchupdate.kind import Kind, Row, detect_kind, known_headers
 from batchupdate.locks import hold_lock
 from batchupdate.results import (
@@ -77,6 +78,7 @@ class Report:
     requests: dict[str, int] = field(default_factory=dict)
     seconds: float = 0.0
     aborted: str | None = None
+    resumed: int = 0  # rows an interrupted run had already decided
 
     @property
     def counts(self) -> dict[str, int]:
@@ -154,10 +156,6 @@ async def _execute(
     validation = validate(sheet, kind)
     progress = progress or Progress()
     progress.start(len(sheet))
-    decided: dict[int, RowResult] = {
-        index: RowResult(index, sheet.lines[index], verdict.status, verdict.error)
-        for index, verdict in validation.verdicts.items()
-    }
     sends = job.mode != CHECK and bool(validation.rows)
     if sends and api is None:
         raise InputError("plan and run need a connection to aXcelerate")
@@ -167,31 +165,39 @@ async def _execute(
             await kind.prepare(api, job.module_statuses)  # before any output: a misused option is exit 2
     except RunAbortedError as exc:
         aborted = exc
+    journal = Journal.open(job.results_path) if job.mode == RUN else None
+    earlier = journal.entries() if journal else {}
     writer: ResultsWriter | None = None
     if job.mode != CHECK:
-        report.kept_previous = keep_previous(job.results_path, now())
+        if not earlier:  # resuming writes the same results file again; it is not an earlier run's record
+            report.kept_previous = keep_previous(job.results_path, now())
         writer = ResultsWriter(job.results_path, sheet.headers, kind.result_columns)
         report.results_path = job.results_path
-    record = _recorder(sheet, writer, decided, progress)
-    for result in list(decided.values()):
-        record(result)
+    record = Recorder(sheet, writer, journal, progress)
+    for index, verdict in validation.verdicts.items():
+        record(RowResult(index, sheet.lines[index], verdict.status, verdict.error))
+    rows, in_flight = record.resume(validation.rows, earlier)
+    report.resumed = len(validation.rows) - len(rows)
     try:
-        if sends and api is not None and aborted is None:
-            await _resolve_and_apply(job, kind, validation.rows, api, record)
+        if sends and api is not None and aborted is None and rows:
+            await _resolve_and_apply(job, kind, rows, api, record, in_flight)
     except RunAbortedError as exc:
         aborted = exc
     finally:
         if aborted is not None:
             report.aborted = str(aborted)
             log.error("run aborted: %s", aborted)
-            for row in validation.rows:
-                if row.index not in decided:
-                    record(RowResult(row.index, row.line, SKIPPED, f"not attempted: the run stopped ({aborted})"))
+            for row in rows:
+                if row.index not in record.decided:
+                    stopped = RowResult(row.index, row.line, SKIPPED, f"not attempted: the run stopped ({aborted})")
+                    record(stopped, durable=False)  # the next run should try these rows, not repeat "skipped"
         if api is not None:
             report.requests = dict(api.sent)
         if writer is not None:
             writer.finish()
-    report.results = [decided[index] for index in sorted(decided)]
+        if journal is not None:
+            journal.finish(complete=aborted is None and len(record.decided) == len(sheet))
+    report.results = [record.decided[index] for index in sorted(record.decided)]
     if job.mode == CHECK:
         for row in validation.rows:
             report.results.append(RowResult(row.index, row.line, "valid"))
@@ -200,21 +206,52 @@ async def _execute(
     return report
 
 
-def _recorder(
-    sheet: Sheet, writer: ResultsWriter | None, decided: dict[int, RowResult], progress: Progress
-) -> Callable[[RowResult], None]:
-    def record(result: RowResult) -> None:
-        decided[result.index] = result
-        if writer is not None:
-            writer.add(result, [cell_text(cell) for cell in sheet.frame.iloc[result.index]])
-        log.info("row %d: %s %s", result.line, result.status, result.error)
-        progress.advance()
+class Recorder:
+    """Every decided row goes through here: to the report, the results file, the journal and the progress bar."""
 
-    return record
+    def __init__(self, sheet: Sheet, writer: ResultsWriter | None, journal: Journal | None, progress: Progress) -> None:
+        self.sheet, self.writer, self.journal, self.progress = sheet, writer, journal, progress
+        self.decided: dict[int, RowResult] = {}
+
+    def __call__(self, result: RowResult, *, durable: bool = True) -> None:
+        self.decided[result.index] = result
+        if self.writer is not None:
+            self.writer.add(result, self._cells(result.index))
+        if self.journal is not None and durable:
+            self.journal.done(result, row_hash(self._cells(result.index)))
+        log.info("row %d: %s %s", result.line, result.status, result.error)
+        self.progress.advance()
+
+    def writing(self, row: Row, result: RowResult) -> None:
+        """Note, durably, that this row's write is about to be sent."""
+        if self.journal is not None:
+            self.journal.writing(row.line, row_hash(self._cells(row.index)), result.changes, dict(result.found))
+
+    def resume(self, rows: Sequence[Row], earlier: dict[int, Entry]) -> tuple[list[Row], dict[int, Entry]]:
+        """Settle rows an interrupted run already decided; return the rest, and those caught mid-write."""
+        remaining: list[Row] = []
+        in_flight: dict[int, Entry] = {}
+        for row in rows:
+            entry = earlier.get(row.line)
+            if entry is None or entry.input_hash != row_hash(self._cells(row.index)):
+                remaining.append(row)  # new, or changed since: treated as new
+            elif entry.state == DONE:
+                self(entry.result(row.index))
+            else:
+                remaining.append(row)
+                in_flight[row.index] = entry
+        if earlier:
+            log.info(
+                "resuming: %d rows already decided, %d caught mid-write", len(rows) - len(remaining), len(in_flight)
+            )
+        return remaining, in_flight
+
+    def _cells(self, index: int) -> list[str]:
+        return [cell_text(cell) for cell in self.sheet.frame.iloc[index]]
 
 
 async def _resolve_and_apply(
-    job: Job, kind: Kind, rows: Sequence[Row], api: Api, record: Callable[[RowResult], None]
+    job: Job, kind: Kind, rows: Sequence[Row], api: Api, record: Recorder, in_flight: dict[int, Entry]
 ) -> None:
     targets = await kind.resolve(api, rows)
     resolved = [row for row in rows if not isinstance(targets[row.index], str)]
@@ -231,7 +268,10 @@ async def _resolve_and_apply(
             record(RowResult(row.index, row.line, verdict.status, verdict.error, found=found))
             continue
         changes = kind.compare(row, target)
-        if not changes:
+        if not changes and row.index in in_flight:
+            # Its write was sent just before the last run died, and re-reading shows it was applied.
+            record(in_flight[row.index].result(row.index).with_status(UPDATED))
+        elif not changes:
             record(RowResult(row.index, row.line, UNCHANGED, found=found))
         elif conflict := kind.conflict(row, target):
             record(RowResult(row.index, row.line, FAILED, conflict, changes, found))
@@ -249,9 +289,7 @@ async def _resolve_and_apply(
         await _apply_all(kind, pending, api, record)
 
 
-async def _apply_all(
-    kind: Kind, pending: Sequence[tuple[Row, Any]], api: Api, record: Callable[[RowResult], None]
-) -> None:
+async def _apply_all(kind: Kind, pending: Sequence[tuple[Row, Any]], api: Api, record: Recorder) -> None:
     queue: asyncio.Queue[tuple[Row, Any]] = asyncio.Queue()
     for item in pending:
         queue.put_nowait(item)
@@ -261,13 +299,14 @@ async def _apply_all(
         while not aborted and not queue.empty():
             row, target = queue.get_nowait()
             try:
-                record(await apply_row(kind, row, target, api))
+                record(await apply_row(kind, row, target, api, record.writing))
             except _StoppedAfter as stop:
                 aborted.append(stop.cause)
                 record(stop.result)
             except RunAbortedError as exc:
                 aborted.append(exc)
-                record(RowResult(row.index, row.line, SKIPPED, f"not attempted: the run stopped ({exc})"))
+                stopped = RowResult(row.index, row.line, SKIPPED, f"not attempted: the run stopped ({exc})")
+                record(stopped, durable=False)
 
     workers = max(1, min(len(pending), api.concurrency))
     await asyncio.gather(*(worker() for _ in range(workers)))
@@ -283,7 +322,13 @@ class _StoppedAfter(Exception):
         self.result, self.cause = result, cause
 
 
-async def apply_row(kind: Kind, row: Row, target: Any, api: Api) -> RowResult:
+async def apply_row(
+    kind: Kind,
+    row: Row,
+    target: Any,
+    api: Api,
+    before_write: Callable[[Row, RowResult], None] = lambda row, result: None,
+) -> RowResult:
     """Write one row; when aXcelerate's answer leaves its fate open, re-read before deciding."""
     changes, found = kind.compare(row, target), kind.result_values(target)
 
@@ -294,6 +339,7 @@ async def apply_row(kind: Kind, row: Row, target: Any, api: Api) -> RowResult:
     try:
         for attempt in range(1, attempts + 1):
             try:
+                before_write(row, result(UPDATED))
                 message = await kind.write(api, row, target)
                 log.info("row %d: written (%s)", row.line, message)
                 return result(UPDATED)

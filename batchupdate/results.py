@@ -34,6 +34,9 @@ class RowResult:
     changes: Sequence[Change] = ()
     found: Mapping[str, str] = field(default_factory=dict)  # resolved ids and before-values
 
+    def with_status(self, status: str, error: str = "") -> RowResult:
+        return RowResult(self.index, self.line, status, error, self.changes, self.found)
+
     def cells(self, result_columns: Sequence[str]) -> list[str]:
         changes = "; ".join(str(change) for change in self.changes)
         return [str(self.line), self.status, self.error, changes, *(self.found.get(c, "") for c in result_columns)]
