@@ -199,3 +199,51 @@ def test_sandbox_flag_runs_the_sample_without_any_setup(cli, tmp_path: Path) -> 
     assert first.returncode == 0 and second.returncode == 0, first.stdout + second.stdout
     assert "updated           23" in first.stdout
     assert "unchanged         28" in second.stdout and "PUT" not in second.stdout.split("Requests:")[1]
+
+
+def test_undo_round_trip_is_exact_when_every_changed_field_had_a_value(
+    sandbox: RunningSandbox, cli, tmp_path: Path
+) -> None:
+    store = sandbox.store
+    enrolments = store.program_enrolments(contact_id=None, class_id=31002, program_id=None, offset=0, limit=999)
+    units = [
+        u
+        for u in store.unit_enrolments_of([e.enrol_id for e in enrolments])
+        if u.outcome_code and u.start_date and u.end_date
+    ][:6]
+    modules = [m for m in store.module_enrolments() if m.status_id in (1, 2) and m.start_date and m.end_date][:6]
+    start = store.snapshot()
+    unit_sheet = write_csv(
+        tmp_path / "u.csv",
+        UNIT_HEADER,
+        [
+            [u.contact_id, 31002, u.unit_code, "CT" if u.outcome_code != "60" else "C", "01/12/2026", "24/12/2026"]
+            for u in units
+        ],
+    )
+    module_sheet = write_csv(
+        tmp_path / "m.csv",
+        ["contact_id", "class_id", "module_name", "access", "start_date", "end_date"],
+        [
+            [
+                m.contact_id,
+                m.class_id,
+                m.module_name,
+                "locked" if m.access_override else "unlocked",
+                "01/12/2026",
+                "24/12/2026",
+            ]
+            for m in modules
+        ],
+    )
+    for sheet in (unit_sheet, module_sheet):
+        assert cli("run", str(sheet), url=sandbox.url).returncode == 0
+    assert store.snapshot() != start
+
+    for results in ("u.results.csv", "m.results.csv"):
+        made = cli("undo", str(tmp_path / results))
+        assert made.returncode == 0, made.stdout + made.stderr
+        applied = cli("run", str(tmp_path / results.replace(".csv", ".undo.csv")), url=sandbox.url)
+        assert applied.returncode == 0, applied.stdout + applied.stderr
+
+    assert store.snapshot() == start
