@@ -290,3 +290,7 @@ def _print_summary(report: Report, log_path: Path) -> None:
 def _fail(message: str) -> None:
     click.echo(f"Error: {message}", err=True)
     sys.exit(EXIT_USAGE)
+from batchupdate.nightly import nightly_command  # noqa: E402
+main.add_command(nightly_command)
+from batchupdate.web import web_command  # noqa: E402
+main.add_command(web_command)

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 import pandas as pd
 
-from batchupdate.cells import CellError, clean_text, parse_date
+from batchupdate.cells import clean_text
 from batchupdate.errors import InputError
 from batchupdate.sheet import Sheet, header_key
 
@@ -32,7 +32,11 @@ class Column:
 
 @dataclass(frozen=True)
 class RowRule:
-    """A rule across a row's cells; ``failing`` marks rows that break it, ``explain`` says why and the fix."""
+    """A rule across a row's cells.
+
+    ``failing`` gets the parsed frame (None for a blank cell, ``UNREADABLE`` for one that did not parse) and
+    marks the rows that break the rule; ``explain`` gets one row's raw cells and says why, and the fix.
+    """
 
     name: str
     failing: Callable[[pd.DataFrame], pd.Series]
@@ -149,27 +153,31 @@ def detect_kind(sheet: Sheet, requested: str | None) -> Kind:
     )
 
 
+class _Unreadable:
+    """Marks a parsed cell whose text did not parse (its own message says why)."""
+
+    def __repr__(self) -> str:
+        return "<unreadable>"
+
+
+UNREADABLE = _Unreadable()
+
+
 def blank_cells(frame: pd.DataFrame, column: str) -> pd.Series:
     """Which rows leave this column blank (all of them when the sheet lacks the column)."""
     if column not in frame:
         return pd.Series(True, index=frame.index)
-    return frame[column].map(lambda cell: clean_text(cell) == "")
+    return frame[column].isna()
 
 
 def _end_before_start(frame: pd.DataFrame) -> pd.Series:
     if "start_date" not in frame or "end_date" not in frame:
         return pd.Series(False, index=frame.index)
-    starts, ends = frame["start_date"].map(_date_or_none), frame["end_date"].map(_date_or_none)
+    pairs = zip(frame["start_date"], frame["end_date"], strict=True)
     return pd.Series(
-        [bool(start and end and end < start) for start, end in zip(starts, ends, strict=True)], index=frame.index
+        [isinstance(start, dt.date) and isinstance(end, dt.date) and end < start for start, end in pairs],
+        index=frame.index,
     )
-
-
-def _date_or_none(cell: object) -> dt.date | None:
-    try:
-        return parse_date(cell)
-    except CellError:
-        return None
 
 
 DATES_IN_ORDER = RowRule(

@@ -72,7 +72,7 @@ class Report:
     job: Job
     kind: str
     source: str
-    results: list[RowResult] = field(default_factory=list)
+    results: list[RowResult] = field(default_factory=list, repr=False)
     results_path: Path | None = None
     kept_previous: Path | None = None
     requests: dict[str, int] = field(default_factory=dict)
@@ -198,9 +198,8 @@ async def _execute(
         if journal is not None:
             journal.finish(complete=aborted is None and len(record.decided) == len(sheet))
     report.results = [record.decided[index] for index in sorted(record.decided)]
-    if job.mode == CHECK:
-        for row in validation.rows:
-            report.results.append(RowResult(row.index, row.line, "valid"))
+    if job.mode == CHECK:  # check writes no file; its report lists the rows that passed as "valid"
+        report.results.extend(RowResult(row.index, row.line, "valid") for row in validation.rows)
         report.results.sort(key=lambda result: result.index)
     report.seconds = clock() - started
     return report

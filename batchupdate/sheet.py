@@ -23,6 +23,7 @@ from batchupdate.errors import InputError
 HEADER_SEARCH_ROWS = 20
 _HEADER_NOISE = re.compile(r"[\s_\-\u00a0\ufeff]+")
 _FORMULA_GUARD = "'"
+_SPACES = " \t\r\n\u00a0\u2007\u202f\u200b\ufeff"  # as cells.clean_text trims
 _FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 csv.field_size_limit(10 * 1024 * 1024)
 
@@ -162,12 +163,21 @@ def _to_sheet(path: Path, grid: list[list[object]], source: str, known: frozense
     body: list[list[object]] = []
     lines: list[int] = []
     for number, row in enumerate(grid[header_index + 1 :], start=header_index + 2):
-        if all(clean_text(cell) == "" for cell in row):
+        if _is_blank(row):
             continue
-        body.append([*row, *([None] * (width - len(row)))][:width])
+        body.append(row if len(row) == width else [*row, *([None] * (width - len(row)))])
         lines.append(number)
     frame = pd.DataFrame(body, columns=list(headers), dtype=object)
     return Sheet(path=path, headers=headers, frame=frame, lines=tuple(lines), source=source)
+
+
+def _is_blank(row: Sequence[object]) -> bool:
+    for cell in row:
+        if cell is None:
+            continue
+        if not isinstance(cell, str) or cell.strip(_SPACES):
+            return False
+    return True
 
 
 def _find_header_row(grid: list[list[object]], known: frozenset[str]) -> int | None:

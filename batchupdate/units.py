@@ -90,7 +90,8 @@ class Units:
     undo_columns = (("contact_id", "contact_id"), ("class_id", "class_id"), ("unit_id", "resolved_unit_id"))
 
     def identity(self, row: Row) -> tuple[object, ...]:
-        return (row["contact_id"], row["class_id"], row["unit_code"] or row["unit_id"])
+        values = row.values  # called for every row of a sheet: plain dict access
+        return (values["contact_id"], values["class_id"], values.get("unit_code") or values.get("unit_id"))
 
     def describe(self, row: Row) -> str:
         unit = row["unit_code"] or f"unit ID {row['unit_id']}"

@@ -16,7 +16,7 @@ from pandera.errors import SchemaErrors
 
 from batchupdate.cells import CellError, clean_text
 from batchupdate.errors import InputError
-from batchupdate.kind import Column, Kind, Row
+from batchupdate.kind import UNREADABLE, Column, Kind, Row
 from batchupdate.sheet import Sheet, header_key
 
 INVALID = "invalid"
@@ -58,24 +58,54 @@ def canonical_frame(sheet: Sheet, kind: Kind) -> pd.DataFrame:
             f"its columns are {', '.join(sheet.headers)} (see `batchupdate template {kind.name}`)"
         )
     # An empty Excel cell arrives as None; as "" it meets the same checks as an empty CSV cell.
-    cells = {name: sheet.frame[header].map(lambda cell: "" if cell is None else cell) for name, header in found.items()}
+    cells = {name: sheet.frame[header].fillna("") for name, header in found.items()}
     return pd.DataFrame(cells, index=sheet.frame.index)
 
 
 def validate(sheet: Sheet, kind: Kind) -> Validation:
     """Check every cell and row rule, then settle duplicates among the rows that passed."""
     frame = canonical_frame(sheet, kind)
-    problems = _schema_problems(frame, kind)
+    parsed, reasons = _parse_columns(frame, kind)
+    problems = _schema_problems(frame, parsed, reasons, kind)
     verdicts = {index: Verdict(INVALID, "; ".join(messages)) for index, messages in problems.items()}
-    parsers = {column.name: column.parse for column in kind.columns if column.name in frame}
+    names, lines = list(parsed.columns), sheet.lines
+    columns = [parsed[name].tolist() for name in names]
     rows = [
-        Row(index=int(index), line=sheet.lines[int(index)], values=_parse_row(record, parsers))
-        for index, record in zip(frame.index, frame.to_dict("records"), strict=True)
+        Row(index, lines[index], dict(zip(names, values, strict=True)))
+        for index, values in zip(parsed.index.tolist(), zip(*columns, strict=True), strict=True)
         if index not in verdicts
     ]
     duplicates = find_duplicates(rows, kind, kind.identity)
     verdicts.update(duplicates)
     return Validation(rows=tuple(row for row in rows if row.index not in duplicates), verdicts=verdicts)
+
+
+def _parse_columns(frame: pd.DataFrame, kind: Kind) -> tuple[pd.DataFrame, dict[str, pd.Series]]:
+    """Each column parsed once per distinct value: typed values, and for cells that do not parse, why."""
+    parsed: dict[str, pd.Series] = {}
+    reasons: dict[str, pd.Series] = {}
+    for column in kind.columns:
+        if column.name not in frame:
+            continue
+        raw = frame[column.name].tolist()
+        # CSV cells are all text; Excel mixes types, and then 1, 1.0 and True must stay apart as keys.
+        typed = not all(type(cell) is str for cell in raw)
+        keys = [(type(cell), cell) for cell in raw] if typed else raw
+        outcomes: dict[object, tuple[object, str | None]] = {}
+        for key, cell in zip(keys, raw, strict=True):
+            if key not in outcomes:
+                try:
+                    outcomes[key] = (column.parse(cell), None)
+                except CellError as exc:
+                    outcomes[key] = (UNREADABLE, str(exc))
+        results = [outcomes[key] for key in keys]
+        values = [value for value, _ in results]
+        problems = [reason for _, reason in results]
+        parsed[column.name] = pd.Series(values, index=frame.index, dtype=object)
+        reasons[column.name] = pd.Series(problems, index=frame.index, dtype=object)
+        reasons[f"ok:{column.name}"] = pd.Series([reason is None for reason in problems], index=frame.index)
+        reasons[f"filled:{column.name}"] = pd.Series([value is not None for value in values], index=frame.index)
+    return pd.DataFrame(parsed, index=frame.index), reasons
 
 
 def find_duplicates(
@@ -87,7 +117,7 @@ def find_duplicates(
         groups[identity(row)].append(row)
     verdicts: dict[int, Verdict] = {}
     for group in groups.values():
-        if len(group) < 2:
+        if len(group) == 1:
             continue
         wanted = {tuple(row[column] for column in kind.changes) for row in group}
         if len(wanted) == 1:
@@ -107,36 +137,46 @@ def find_duplicates(
     return verdicts
 
 
-def _schema(kind: Kind, frame: pd.DataFrame) -> pa.DataFrameSchema:
+def _schema(kind: Kind, parsed: pd.DataFrame, reasons: dict[str, pd.Series]) -> pa.DataFrameSchema:
+    """The kind's sheet as a pandera schema: per-column cell checks, then the rules across a row."""
     columns = {
-        column.name: pa.Column(object, checks=_cell_checks(column), nullable=True)
+        column.name: pa.Column(bool, checks=_cell_checks(column, parsed, reasons))
         for column in kind.columns
-        if column.name in frame
+        if column.name in parsed
     }
-    checks = [pa.Check(lambda data, rule=rule: ~rule.failing(data), name=f"rule:{rule.name}") for rule in kind.rules]
+    checks = [pa.Check(lambda _, rule=rule: ~rule.failing(parsed), name=f"rule:{rule.name}") for rule in kind.rules]
     return pa.DataFrameSchema(columns, checks=checks)
 
 
-def _cell_checks(column: Column) -> list[pa.Check]:
-    checks = [pa.Check(lambda cell: _parses(column, cell), element_wise=True, name=f"cell:{column.name}")]
+def _cell_checks(column: Column, parsed: pd.DataFrame, reasons: dict[str, pd.Series]) -> list[pa.Check]:
+    # Vectorised over the column (parsed once per distinct value), so 100,000 rows take well under a second.
+    checks = [pa.Check(lambda parsed_ok: parsed_ok, name=f"cell:{column.name}")]
     if column.required:
-        checks.append(pa.Check(lambda cell: clean_text(cell) != "", element_wise=True, name=f"blank:{column.name}"))
+        checks.append(pa.Check(lambda _: reasons[f"filled:{column.name}"], name=f"blank:{column.name}"))
     return checks
 
 
-def _schema_problems(frame: pd.DataFrame, kind: Kind) -> dict[int, list[str]]:
+def _schema_problems(
+    frame: pd.DataFrame, parsed: pd.DataFrame, reasons: dict[str, pd.Series], kind: Kind
+) -> dict[int, list[str]]:
+    # pandera sees, per cell, whether it parsed (each distinct value parsed once, above): a frame of booleans
+    # keeps its null and dtype handling cheap at 100,000 rows; the rules look at the parsed values.
+    verdicts = pd.DataFrame({name: reasons[f"ok:{name}"] for name in parsed.columns}, index=frame.index)
     try:
-        _schema(kind, frame).validate(frame, lazy=True)
+        _schema(kind, parsed, reasons).validate(verdicts, lazy=True)
     except SchemaErrors as errors:
-        return _explain(errors.failure_cases, frame, kind)
+        return _explain(errors.failure_cases, frame, reasons, kind)
     return {}
 
 
-def _explain(failures: pd.DataFrame, frame: pd.DataFrame, kind: Kind) -> dict[int, list[str]]:
+def _explain(
+    failures: pd.DataFrame, frame: pd.DataFrame, reasons: dict[str, pd.Series], kind: Kind
+) -> dict[int, list[str]]:
     columns = {column.name: column for column in kind.columns}
     rules = {f"rule:{rule.name}": rule for rule in kind.rules}
     problems: dict[int, list[tuple[int, str]]] = defaultdict(list)
     order = {name: position for position, name in enumerate(columns)}
+    cells = {name: frame[name].tolist() for name in frame.columns}
     seen: set[tuple[int, str]] = set()
     for index, check in zip(failures["index"], failures["check"], strict=True):
         if index is None or pd.isna(index) or (int(index), str(check)) in seen:
@@ -145,31 +185,16 @@ def _explain(failures: pd.DataFrame, frame: pd.DataFrame, kind: Kind) -> dict[in
         seen.add((index, check))
         kind_of_check, _, name = check.partition(":")
         if kind_of_check == "cell":
-            problems[index].append((order[name], _cell_message(columns[name], frame.at[index, name])))
+            problems[index].append((order[name], _cell_message(name, cells[name][index], reasons[name].iat[index])))
         elif kind_of_check == "blank":
             problems[index].append((order[name], f"{name} is blank; fill it in (e.g. {columns[name].example})"))
         elif check in rules:
-            problems[index].append((len(order), rules[check].explain(frame.loc[index].to_dict())))
+            row = {name: values[index] for name, values in cells.items()}
+            problems[index].append((len(order), rules[check].explain(row)))
     return {index: [message for _, message in sorted(messages)] for index, messages in sorted(problems.items())}
 
 
-def _parses(column: Column, cell: object) -> bool:
-    try:
-        column.parse(cell)
-    except CellError:
-        return False
-    return True
-
-
-def _cell_message(column: Column, cell: object) -> str:
-    try:
-        column.parse(cell)
-    except CellError as exc:
-        shown = clean_text(cell)
-        shown = shown if len(shown) <= 60 else shown[:57] + "..."
-        return f"{column.name} {shown!r} {exc}"
-    return f"{column.name} is not valid"
-
-
-def _parse_row(record: dict[str, object], parsers: dict[str, Callable[[object], object]]) -> dict[str, object]:
-    return {name: parse(record[name]) for name, parse in parsers.items()}
+def _cell_message(column: str, cell: object, reason: str) -> str:
+    shown = clean_text(cell)
+    shown = shown if len(shown) <= 60 else shown[:57] + "..."
+    return f"{column} {shown!r} {reason}"
