@@ -90,8 +90,8 @@ class ModuleEnrolment:
 class Modules:
     """The modules sheet kind; remembers the report's field names and status ids for one run."""
 
-    name = "modules"
-    columns = (
+    name: str = "modules"
+    columns: tuple[Column, ...] = (
         Column("contact_id", parse_id, "700001", required=True),
         Column("class_id", parse_id, "32001", required=True),
         Column("module_name", parse_module_name, "Module 1 - Workplace Safety"),
@@ -100,15 +100,15 @@ class Modules:
         Column("start_date", parse_date, "03/02/2026"),
         Column("end_date", parse_date, "28/11/2026"),
     )
-    template_columns = ("contact_id", "class_id", "module_name", "access", "start_date", "end_date")
-    required = (
+    template_columns: tuple[str, ...] = ("contact_id", "class_id", "module_name", "access", "start_date", "end_date")
+    required: tuple[tuple[str, ...], ...] = (
         ("contact_id",),
         ("class_id",),
         ("module_name", "module_enrolment_id"),
         ("access", "start_date", "end_date"),
     )
-    changes = ("access", "start_date", "end_date")
-    rules = (
+    changes: tuple[str, ...] = ("access", "start_date", "end_date")
+    rules: tuple[RowRule, ...] = (
         RowRule(
             "module",
             lambda frame: blank_cells(frame, "module_name") & blank_cells(frame, "module_enrolment_id"),
@@ -123,14 +123,14 @@ class Modules:
         ),
         DATES_IN_ORDER,
     )
-    result_columns = (
+    result_columns: tuple[str, ...] = (
         "resolved_module_enrolment_id",
         "enrol_id",
         "before_access",
         "before_start_date",
         "before_end_date",
     )
-    undo_columns = (
+    undo_columns: tuple[tuple[str, str], ...] = (
         ("contact_id", "contact_id"),
         ("class_id", "class_id"),
         ("module_enrolment_id", "resolved_module_enrolment_id"),

@@ -253,8 +253,9 @@ async def _resolve_and_apply(
     job: Job, kind: Kind, rows: Sequence[Row], api: Api, record: Recorder, in_flight: dict[int, Entry]
 ) -> None:
     targets = await kind.resolve(api, rows)
-    resolved = [row for row in rows if not isinstance(targets[row.index], str)]
-    duplicates = find_duplicates(resolved, kind, lambda row: targets[row.index].key)
+    found_targets = {index: target for index, target in targets.items() if not isinstance(target, str)}
+    resolved = [row for row in rows if row.index in found_targets]
+    duplicates = find_duplicates(resolved, kind, lambda row: found_targets[row.index].key)
     pending: list[tuple[Row, Any]] = []
     for row in rows:
         target = targets[row.index]

@@ -58,8 +58,8 @@ class UnitEnrolment:
 class Units:
     """The units sheet kind."""
 
-    name = "units"
-    columns = (
+    name: str = "units"
+    columns: tuple[Column, ...] = (
         Column("contact_id", parse_id, "700001", required=True),
         Column("class_id", parse_id, "31001", required=True),
         Column("unit_code", parse_unit_code, "BSBWHS411"),
@@ -68,10 +68,15 @@ class Units:
         Column("start_date", parse_date, "03/02/2026"),
         Column("end_date", parse_date, "28/11/2026"),
     )
-    template_columns = ("contact_id", "class_id", "unit_code", "outcome", "start_date", "end_date")
-    required = (("contact_id",), ("class_id",), ("unit_code", "unit_id"), ("outcome", "start_date", "end_date"))
-    changes = ("outcome", "start_date", "end_date")
-    rules = (
+    template_columns: tuple[str, ...] = ("contact_id", "class_id", "unit_code", "outcome", "start_date", "end_date")
+    required: tuple[tuple[str, ...], ...] = (
+        ("contact_id",),
+        ("class_id",),
+        ("unit_code", "unit_id"),
+        ("outcome", "start_date", "end_date"),
+    )
+    changes: tuple[str, ...] = ("outcome", "start_date", "end_date")
+    rules: tuple[RowRule, ...] = (
         RowRule(
             "unit",
             lambda frame: blank_cells(frame, "unit_code") & blank_cells(frame, "unit_id"),
@@ -86,8 +91,18 @@ class Units:
         ),
         DATES_IN_ORDER,
     )
-    result_columns = ("resolved_unit_id", "unit_enrolment_id", "before_outcome", "before_start_date", "before_end_date")
-    undo_columns = (("contact_id", "contact_id"), ("class_id", "class_id"), ("unit_id", "resolved_unit_id"))
+    result_columns: tuple[str, ...] = (
+        "resolved_unit_id",
+        "unit_enrolment_id",
+        "before_outcome",
+        "before_start_date",
+        "before_end_date",
+    )
+    undo_columns: tuple[tuple[str, str], ...] = (
+        ("contact_id", "contact_id"),
+        ("class_id", "class_id"),
+        ("unit_id", "resolved_unit_id"),
+    )
 
     def identity(self, row: Row) -> tuple[object, ...]:
         values = row.values  # called for every row of a sheet: plain dict access

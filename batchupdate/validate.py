@@ -185,7 +185,9 @@ def _explain(
         seen.add((index, check))
         kind_of_check, _, name = check.partition(":")
         if kind_of_check == "cell":
-            problems[index].append((order[name], _cell_message(name, cells[name][index], reasons[name].iat[index])))
+            problems[index].append(
+                (order[name], _cell_message(name, cells[name][index], str(reasons[name].iat[index])))
+            )
         elif kind_of_check == "blank":
             problems[index].append((order[name], f"{name} is blank; fill it in (e.g. {columns[name].example})"))
         elif check in rules:
