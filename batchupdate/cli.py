@@ -17,11 +17,13 @@ import click
 from batchupdate.config import Connection
 from batchupdate.errors import InputError
 from batchupdate.logfile import protect, start_log, stop_log
+from batchupdate.nightly import nightly_command
 from batchupdate.pipeline import CHECK, PLAN, RUN, Job, Progress, Report
 from batchupdate.results import STATUSES
 from batchupdate.session import DEFAULT_CONCURRENCY, connect, run_job
 from batchupdate.templates import write_template
 from batchupdate.undo import write_undo_sheet
+from batchupdate.web import web_command
 
 EXIT_USAGE = 2
 SHOWN_PROBLEMS = 20
@@ -290,7 +292,7 @@ def _print_summary(report: Report, log_path: Path) -> None:
 def _fail(message: str) -> None:
     click.echo(f"Error: {message}", err=True)
     sys.exit(EXIT_USAGE)
-from batchupdate.nightly import nightly_command  # noqa: E402
+
+
 main.add_command(nightly_command)
-from batchupdate.web import web_command  # noqa: E402
 main.add_command(web_command)
