@@ -19,7 +19,7 @@ from batchupdate.errors import InputError
 from batchupdate.logfile import protect, start_log, stop_log
 from batchupdate.nightly import nightly_command
 from batchupdate.pipeline import CHECK, PLAN, RUN, Job, Progress, Report
-from batchupdate.results import STATUSES
+from batchupdate.results import STATUSES, RowResult
 from batchupdate.session import DEFAULT_CONCURRENCY, connect, run_job
 from batchupdate.templates import write_template
 from batchupdate.undo import write_undo_sheet
@@ -253,7 +253,7 @@ class _Bar(Progress):
 
             self.bar = tqdm(total=total, desc=self.label, unit="row", file=sys.stderr, leave=False)
 
-    def advance(self) -> None:
+    def advance(self, result: RowResult) -> None:
         if self.bar is not None:
             self.bar.update(1)
 

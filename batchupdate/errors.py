@@ -3,6 +3,7 @@
     BatchUpdateError
      +-- InputError             the sheet or the command line is wrong; nothing was sent (exit 2)
      |    +-- ConfigError       connection settings missing or unsafe
+     |    +-- LockedError       another batchupdate run is using the same sheet, results file or inbox
      +-- ApiError               aXcelerate answered, or failed to, in a way the caller must handle
           +-- RetriableApiError 429, 5xx, timeouts: worth another try after a pause
           |    +-- AmbiguousWriteError   a write may or may not have been applied: re-read first
@@ -26,6 +27,10 @@ class InputError(BatchUpdateError):
 
 class ConfigError(InputError):
     """Connection settings are missing, malformed or unsafe."""
+
+
+class LockedError(InputError):
+    """Another batchupdate run holds the lock on this sheet, results file or inbox; try again after it."""
 
 
 class ApiError(BatchUpdateError):

@@ -17,7 +17,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import IO
 
-from batchupdate.errors import InputError
+from batchupdate.errors import LockedError
 
 LOCK_FOLDER = Path(tempfile.gettempdir()) / "batchupdate-locks"
 
@@ -29,7 +29,7 @@ def lock_path(guarded: Path) -> Path:
 
 @contextlib.contextmanager
 def hold_lock(guarded: Path, what: str) -> Iterator[None]:
-    """Hold the lock for ``guarded`` or raise InputError naming the run that holds it."""
+    """Hold the lock for ``guarded`` or raise LockedError naming the run that holds it."""
     path = lock_path(guarded)
     path.parent.mkdir(parents=True, exist_ok=True)
     handle = path.open("a+", encoding="utf-8")
@@ -37,7 +37,7 @@ def hold_lock(guarded: Path, what: str) -> Iterator[None]:
         if not _try_lock(handle):
             handle.seek(0)
             holder = handle.read().strip() or "another process"
-            raise InputError(
+            raise LockedError(
                 f"{what} {guarded.name} is in use by another batchupdate run ({holder}); "
                 "wait for it to finish, then try again"
             )

@@ -73,6 +73,7 @@ class NightlyReport:
     sheets: tuple[SheetOutcome, ...] = ()
     not_reached: tuple[str, ...] = ()  # sheets left in the inbox because the run stopped before them
     arriving: tuple[str, ...] = ()  # modified too recently: perhaps still being written; next run
+    in_use: tuple[str, ...] = ()  # another batchupdate run held the sheet's lock; next run
     ignored: tuple[str, ...] = ()  # neither .csv nor .xlsx; left where they are
     report_path: Path | None = None
     log_path: Path | None = None
@@ -118,6 +119,7 @@ class NightlyReport:
             "aborted": self.aborted is not None,
             "left_in_inbox": len(self.left_in_inbox),
             "still_arriving": len(self.arriving),
+            "in_use": len(self.in_use),
             "ignored": len(self.ignored),
             "rows": self.row_counts,
             "report": str(self.report_path) if self.report_path else None,
@@ -161,7 +163,11 @@ def verdict(report: NightlyReport) -> str:
         parts = [f"{problems} with rows that were not applied"] if problems else []
         parts += [f"{rejected} rejected (could not be read)"] if rejected else []
         return "Some sheets need attention: " + " and ".join(parts) + "."
-    return "Every sheet was applied cleanly."
+    repeats = len(report.having(REPEAT))
+    repeated = f"{repeats} repeat{'s' if repeats != 1 else ''} of a sheet applied before, not applied again"
+    if len(report.sheets) == repeats:
+        return f"Nothing new to apply: {repeated}."
+    return "Every sheet was applied cleanly" + (f"; {repeated}." if repeats else ".")
 
 
 def leftovers(report: NightlyReport) -> list[tuple[str, Sequence[str]]]:
@@ -169,6 +175,7 @@ def leftovers(report: NightlyReport) -> list[tuple[str, Sequence[str]]]:
     groups = [
         ("Left in the inbox for the next run (the run stopped before them)", report.not_reached),
         ("Still arriving (changed too recently); the next run takes them", report.arriving),
+        ("In use by another batchupdate run; the next run takes them", report.in_use),
         ("Not a .csv or .xlsx file, left where it is", report.ignored),
     ]
     return [(title, names) for title, names in groups if names]

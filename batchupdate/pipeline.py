@@ -97,8 +97,8 @@ class Progress:
     def start(self, total: int) -> None:
         """The number of rows to decide."""
 
-    def advance(self) -> None:
-        """One more row decided."""
+    def advance(self, result: RowResult) -> None:
+        """One more row decided, and how (its line is already in the results file)."""
 
 
 def load(job: Job) -> tuple[Sheet, Kind, Sheet]:
@@ -219,7 +219,7 @@ class Recorder:
         if self.journal is not None and durable:
             self.journal.done(result, row_hash(self._cells(result.index)))
         log.info("row %d: %s %s", result.line, result.status, result.error)
-        self.progress.advance()
+        self.progress.advance(result)
 
     def writing(self, row: Row, result: RowResult) -> None:
         """Note, durably, that this row's write is about to be sent."""

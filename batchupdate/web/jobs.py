@@ -13,7 +13,6 @@ import contextlib
 import csv
 import datetime as dt
 import hashlib
-import io
 import logging
 import re
 import secrets
@@ -24,7 +23,7 @@ from pathlib import Path
 from batchupdate.config import Connection
 from batchupdate.errors import InputError
 from batchupdate.pipeline import CHECK, PLAN, RUN, Job, Progress, Report, load
-from batchupdate.results import FAILED, result_headers
+from batchupdate.results import FAILED, RowResult, result_headers
 from batchupdate.session import DEFAULT_CONCURRENCY, run_job
 from batchupdate.sheet import cell_text, header_key, unneutralise
 
@@ -119,7 +118,7 @@ class WebJob:
     problem: str | None = None
     finished: dt.datetime | None = None
     task: asyncio.Task[None] | None = field(default=None, repr=False)
-    tail: ResultsTail | None = field(default=None, repr=False)
+    running_counts: Counter[str] = field(default_factory=Counter)
 
     @property
     def mode(self) -> str:
@@ -136,10 +135,10 @@ class WebJob:
 
     @property
     def counts(self) -> dict[str, int]:
-        """Rows per status: final once done, else as far as the results file has got."""
+        """Rows per status: final once done, else as far as the run has got."""
         if self.report is not None:
             return self.report.counts
-        return self.tail.refresh() if self.tail is not None else {}
+        return dict(self.running_counts)
 
     @property
     def percent(self) -> int:
@@ -162,38 +161,6 @@ class WebJob:
         }
 
 
-class ResultsTail:
-    """Counts the statuses in a results file as the pipeline appends to it.
-
-    The pipeline tells Progress only that a row finished, not how; the results file has each finished row's
-    status, flushed before ``advance`` is called. It is read on the event loop that writes it, so the file
-    always ends at a whole line and only the new part needs reading.
-    """
-
-    def __init__(self, path: Path) -> None:
-        self.path = path
-        self._offset = 0
-        self._status_column: int | None = None
-        self._counts: Counter[str] = Counter()
-
-    def refresh(self) -> dict[str, int]:
-        try:
-            with self.path.open("rb") as handle:
-                handle.seek(self._offset)
-                data = handle.read()
-        except FileNotFoundError:
-            return dict(self._counts)
-        text = data.decode("utf-8-sig" if self._offset == 0 else "utf-8", errors="replace")
-        self._offset += len(data)
-        for record in csv.reader(io.StringIO(text, newline="")):
-            if self._status_column is None:
-                # The input may have a 'status' column of its own; the results' one comes after it.
-                self._status_column = max(i for i, name in enumerate(record) if name == "status")
-            elif self._status_column < len(record):
-                self._counts[record[self._status_column]] += 1
-        return dict(self._counts)
-
-
 class _Tally(Progress):
     def __init__(self, web_job: WebJob) -> None:
         self.web_job = web_job
@@ -201,8 +168,9 @@ class _Tally(Progress):
     def start(self, total: int) -> None:
         self.web_job.total = total
 
-    def advance(self) -> None:
+    def advance(self, result: RowResult) -> None:
         self.web_job.done += 1
+        self.web_job.running_counts[result.status] += 1
 
 
 def check_sheet(path: Path, kind: str | None) -> Checked:
@@ -347,7 +315,7 @@ class Registry:
         job_id = new_id()
         results = upload.path.parent / "jobs" / job_id / f"{upload.path.stem}.{suffix}"
         job = Job(sheet, mode, upload.kind, results=results, only=only)
-        web_job = WebJob(job_id, upload, job, label, self._now.now(), parent, tail=ResultsTail(results))
+        web_job = WebJob(job_id, upload, job, label, self._now.now(), parent)
         self.jobs[job_id] = web_job
         web_job.task = asyncio.get_running_loop().create_task(self._run(web_job), name=f"web-{mode}-{job_id}")
         return web_job
