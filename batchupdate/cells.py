@@ -15,6 +15,7 @@ from functools import lru_cache
 _ISO_DATE = re.compile(r"(\d{4})-(\d{1,2})-(\d{1,2})(?:[ T]00:00(?::00(?:\.0+)?)?)?")
 _AU_DATE = re.compile(r"(\d{1,2})[/.](\d{1,2})[/.](\d{4})")
 _WHOLE_NUMBER = re.compile(r"\d+(?:\.0+)?")
+MAX_ID_DIGITS = 18  # aXcelerate IDs are database integers; longer "numbers" are typing accidents
 # Spaces a spreadsheet may carry around a value: ordinary, non-breaking, zero-width, BOM.
 _SPACES = " \t\r\n\u00a0\u2007\u202f\u200b\ufeff"
 
@@ -54,9 +55,9 @@ def parse_id(cell: object) -> int | None:
 
 @lru_cache(maxsize=65536)
 def _parse_id_text(text: str) -> int:
-    if not _WHOLE_NUMBER.fullmatch(text):
+    if not _WHOLE_NUMBER.fullmatch(text) or len(text.split(".")[0]) > MAX_ID_DIGITS:
         raise CellError("is not an ID; use the whole number shown in aXcelerate")
-    number = int(float(text)) if "." in text else int(text)
+    number = int(text.split(".")[0])
     if number <= 0:
         raise CellError("is not an ID; use the whole number shown in aXcelerate")
     return number

@@ -59,7 +59,10 @@ def parse_access(cell: object) -> str | None:
 
 def parse_module_name(cell: object) -> str | None:
     """A module name, compared trimmed, with runs of spaces folded and case ignored."""
-    return " ".join(clean_text(cell).split()) or None
+    name = " ".join(clean_text(cell).split())
+    if not name.isprintable() or len(name) > 255:
+        raise CellError("is not a module name; copy the name as aXcelerate shows it")
+    return name or None
 
 
 def same_module_name(first: str, second: str) -> bool:

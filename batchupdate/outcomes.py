@@ -57,7 +57,8 @@ def parse_outcome(cell: object) -> int | None:
     if not text:
         return None
     if _NUMBER.fullmatch(text):
-        number = int(float(text))
+        whole = text.split(".")[0]
+        number = int(whole) if len(whole) <= 4 else -1  # no outcome code has more than 3 digits
         if number not in KNOWN_CODES:
             raise CellError("is not an outcome code; use a number such as 20 or a short code such as C, CNA, RPL-G")
         return number

@@ -41,7 +41,7 @@ from batchupdate.results import (
     result_headers,
 )
 from batchupdate.sheet import Sheet, cell_text, header_key, read_sheet, unneutralise
-from batchupdate.validate import find_duplicates, validate
+from batchupdate.validate import find_duplicates, is_results_file, validate
 
 log = logging.getLogger(__name__)
 CHECK, PLAN, RUN = "check", "plan", "run"
@@ -111,7 +111,7 @@ def load(job: Job) -> tuple[Sheet, Kind, Sheet]:
 def select_rows(sheet: Sheet, only: frozenset[str] | None) -> Sheet:
     """A results file read as input: its own rows' line numbers, its result columns dropped."""
     status_header, row_header = sheet.header_for("status"), sheet.header_for("row")
-    if status_header is None or row_header is None:
+    if status_header is None or row_header is None or not is_results_file(sheet):
         if only:
             raise InputError(
                 f"--only needs a results file of an earlier run, and {sheet.path.name} has no status column"
@@ -125,7 +125,7 @@ def select_rows(sheet: Sheet, only: frozenset[str] | None) -> Sheet:
     headers = tuple(header for header in sheet.headers if header_key(header) not in dropped)
     lines = tuple(int(float(str(line))) for line in frame[row_header])
     frame = frame[list(headers)].reset_index(drop=True)
-    return replace(sheet, headers=headers, frame=frame, lines=lines)
+    return replace(sheet, headers=headers, frame=frame, lines=lines, written=headers)
 
 
 async def execute(

@@ -13,7 +13,7 @@ import re
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import pandas as pd
 
@@ -42,6 +42,7 @@ class Sheet:
     frame: pd.DataFrame
     lines: tuple[int, ...]
     source: str  # "CSV (UTF-8)", "xlsx sheet 'Outcomes'" ...
+    written: tuple[str, ...] = ()  # the headers as written, before repeats were made unique
 
     def header_for(self, key: str) -> str | None:
         """The sheet's own header that matches a canonical column name, if any."""
@@ -83,8 +84,16 @@ def _read_csv(path: Path, data: bytes, known: frozenset[str]) -> tuple[list[list
         # Excel's "CSV" on Windows writes cp1252; its 5 undefined bytes become U+FFFD, never a crash.
         text, encoding = data.decode("cp1252", errors="replace"), "Windows-1252"
     delimiter = _guess_delimiter(text, known)
-    rows: list[list[object]] = [list(row) for row in csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)]
-    name = {",": "comma", ";": "semicolon", "\t": "tab"}[delimiter]
+    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter, strict=True)
+    try:
+        rows = cast(list[list[object]], list(reader))
+    except csv.Error as exc:
+        # Without strict parsing an unclosed quote silently swallows every row after it.
+        raise InputError(
+            f"{path.name} line {reader.line_num}: {exc}; a cell's opening quote (\") is never closed or is "
+            "followed by stray text; fix that cell, or save the sheet from Excel again"
+        ) from exc
+    name = {",": "comma", ";": "semicolon", "\t": "tab", "|": "pipe"}[delimiter]
     return rows, f"CSV ({encoding}, {name}-separated)"
 
 
@@ -96,7 +105,7 @@ def _guess_delimiter(text: str, known: frozenset[str]) -> str:
         rows = csv.reader(head, delimiter=delimiter)
         return max((sum(header_key(cell) in known for cell in row) for row in rows), default=0)
 
-    return max((",", ";", "\t"), key=headers_found)
+    return max((",", ";", "\t", "|"), key=headers_found)
 
 
 def _read_xlsx(path: Path, data: bytes, sheet_name: str | None) -> tuple[list[list[object]], str]:
@@ -117,11 +126,34 @@ def _read_xlsx(path: Path, data: bytes, sheet_name: str | None) -> tuple[list[li
             # The stored "used range" can claim a million rows; read only the rows really there.
             worksheet.reset_dimensions()
         rows = [list(row) for row in _trim_trailing_blank(worksheet.iter_rows(values_only=True))]
+        if any(cell is None for row in rows for cell in row):
+            _show_unsaved_formulas(data, worksheet.title, rows)
         return rows, f"xlsx sheet {worksheet.title!r}"
     except InputError:
         raise
     except Exception as exc:  # damaged XML inside an intact zip, and the like
         raise InputError(f"{path.name} could not be read as .xlsx ({type(exc).__name__}); save it again") from exc
+    finally:
+        book.close()
+
+
+def _show_unsaved_formulas(data: bytes, title: str, rows: list[list[object]]) -> None:
+    """Put a formula's text where its saved value is missing, so it is not taken for a blank cell.
+
+    Files written by programs other than Excel often hold formulas with no saved result; read as values
+    they look empty, which would mean "leave as it is". As text, they fail validation with a clear message.
+    """
+    import openpyxl
+
+    book = openpyxl.load_workbook(io.BytesIO(data), read_only=True, data_only=False)
+    try:
+        worksheet = book[title]
+        if hasattr(worksheet, "reset_dimensions"):
+            worksheet.reset_dimensions()
+        for row, formulas in zip(rows, worksheet.iter_rows(values_only=True), strict=False):
+            for position, formula in enumerate(formulas[: len(row)]):
+                if row[position] is None and isinstance(formula, str) and formula.startswith("="):
+                    row[position] = formula
     finally:
         book.close()
 
@@ -163,12 +195,17 @@ def _to_sheet(path: Path, grid: list[list[object]], source: str, known: frozense
     body: list[list[object]] = []
     lines: list[int] = []
     for number, row in enumerate(grid[header_index + 1 :], start=header_index + 2):
-        if _is_blank(row):
+        first = row[0] if row else None
+        # A filled first cell settles most rows without looking at the rest (a sheet may have 100,000).
+        if not (type(first) is str and first.strip(_SPACES)) and _is_blank(row):
             continue
         body.append(row if len(row) == width else [*row, *([None] * (width - len(row)))])
         lines.append(number)
+    if not body:
+        raise InputError(f"{path.name} has a header row but no data rows; add the rows to apply")
     frame = pd.DataFrame(body, columns=list(headers), dtype=object)
-    return Sheet(path=path, headers=headers, frame=frame, lines=tuple(lines), source=source)
+    written = tuple(clean_text(cell) for cell in grid[header_index]) + ("",) * (width - len(grid[header_index]))
+    return Sheet(path=path, headers=headers, frame=frame, lines=tuple(lines), source=source, written=written)
 
 
 def _is_blank(row: Sequence[object]) -> bool:

@@ -32,7 +32,7 @@ def parse_unit_code(cell: object) -> str | None:
     text = clean_text(cell)
     if not text:
         return None
-    if len(text) > 40 or any(character.isspace() for character in text):
+    if len(text) > 40 or not text.isprintable() or any(character.isspace() for character in text):
         raise CellError("is not a unit code; use the code as aXcelerate shows it, e.g. BSBWHS411")
     return text.upper()
 

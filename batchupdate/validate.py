@@ -6,9 +6,11 @@ only rows with no problem go on to be resolved, so nothing is ever sent for an i
 
 from __future__ import annotations
 
+import operator
 from collections import defaultdict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from itertools import repeat
 
 import pandas as pd
 import pandera.pandas as pa
@@ -17,6 +19,7 @@ from pandera.errors import SchemaErrors
 from batchupdate.cells import CellError, clean_text
 from batchupdate.errors import InputError
 from batchupdate.kind import UNREADABLE, Column, Kind, Row
+from batchupdate.results import COMMON_COLUMNS
 from batchupdate.sheet import Sheet, header_key
 
 INVALID = "invalid"
@@ -42,14 +45,20 @@ class Validation:
 def canonical_frame(sheet: Sheet, kind: Kind) -> pd.DataFrame:
     """The sheet's cells under the kind's column names; an InputError if a needed column is missing."""
     found: dict[str, str] = {}
+    written = sheet.written or sheet.headers
     for column in kind.columns:
-        headers = [header for header in sheet.headers if header_key(header) == header_key(column.name)]
-        if len(headers) > 1:
-            raise InputError(
-                f"{sheet.path.name}: columns {', '.join(repr(h) for h in headers)} all mean {column.name}; keep one"
-            )
-        if headers:
-            found[column.name] = headers[0]
+        positions = [i for i, header in enumerate(written) if header_key(header) == header_key(column.name)]
+        if len(positions) > 1:
+            same = ", ".join(repr(written[i]) for i in positions)
+            raise InputError(f"{sheet.path.name}: columns {same} all mean {column.name}; keep one")
+        if positions:
+            found[column.name] = sheet.headers[positions[0]]
+    clashing = [h for h in written if header_key(h) in _RESULT_KEYS] if not is_results_file(sheet) else []
+    if clashing:
+        raise InputError(
+            f"{sheet.path.name}: column {clashing[0]!r} has the name of a column batchupdate adds to its results "
+            f"({', '.join(COMMON_COLUMNS)}); rename it, e.g. to 'my {clashing[0]}'"
+        )
     missing = [group for group in kind.required if not any(name in found for name in group)]
     if missing:
         needed = "; ".join(" or ".join(group) for group in missing)
@@ -62,22 +71,56 @@ def canonical_frame(sheet: Sheet, kind: Kind) -> pd.DataFrame:
     return pd.DataFrame(cells, index=sheet.frame.index)
 
 
+_RESULT_KEYS = frozenset(header_key(name) for name in COMMON_COLUMNS)
+
+
+def is_results_file(sheet: Sheet) -> bool:
+    """A results file of an earlier run: it has every column a results file adds."""
+    return all(sheet.header_for(name) is not None for name in COMMON_COLUMNS)
+
+
 def validate(sheet: Sheet, kind: Kind) -> Validation:
     """Check every cell and row rule, then settle duplicates among the rows that passed."""
     frame = canonical_frame(sheet, kind)
     parsed, reasons = _parse_columns(frame, kind)
     problems = _schema_problems(frame, parsed, reasons, kind)
+    for index, message in _oversized_cells(sheet).items():
+        problems.setdefault(index, []).append(message)
     verdicts = {index: Verdict(INVALID, "; ".join(messages)) for index, messages in problems.items()}
     names, lines = list(parsed.columns), sheet.lines
-    columns = [parsed[name].tolist() for name in names]
+    # Each row's values as a dict, built by map and zip in C rather than a Python loop over 100,000 rows.
+    values = map(dict, map(zip, repeat(names), zip(*(parsed[name].tolist() for name in names), strict=True)))
     rows = [
-        Row(index, lines[index], dict(zip(names, values, strict=True)))
-        for index, values in zip(parsed.index.tolist(), zip(*columns, strict=True), strict=True)
+        Row(index, lines[index], row_values)
+        for index, row_values in zip(parsed.index.tolist(), values, strict=True)
         if index not in verdicts
     ]
     duplicates = find_duplicates(rows, kind, kind.identity)
     verdicts.update(duplicates)
     return Validation(rows=tuple(row for row in rows if row.index not in duplicates), verdicts=verdicts)
+
+
+MAX_CELL = 32_767  # the most characters Excel itself keeps in a cell (openpyxl cuts longer ones to it)
+
+
+def _formula_hint(cell: object) -> str | None:
+    """An unsaved formula arrives as its text (see sheet.py); say so rather than 'not a date'."""
+    if isinstance(cell, str) and cell.startswith("="):
+        return "is a formula with no saved result; open the file in Excel and save it, or paste the values"
+    return None
+
+
+def _oversized_cells(sheet: Sheet) -> dict[int, str]:
+    """Cells longer than a spreadsheet can hold, in any column (pass-through ones too): a damaged export."""
+    oversized: dict[int, str] = {}
+    for header in sheet.headers:
+        for index, cell in enumerate(sheet.frame[header].tolist()):
+            if isinstance(cell, str) and len(cell) >= MAX_CELL and index not in oversized:
+                oversized[index] = (
+                    f"{header} holds {len(cell):,} characters, more than a spreadsheet cell can ({MAX_CELL:,}), "
+                    "so it was probably cut short; shorten it"
+                )
+    return oversized
 
 
 def _parse_columns(frame: pd.DataFrame, kind: Kind) -> tuple[pd.DataFrame, dict[str, pd.Series]]:
@@ -89,22 +132,25 @@ def _parse_columns(frame: pd.DataFrame, kind: Kind) -> tuple[pd.DataFrame, dict[
             continue
         raw = frame[column.name].tolist()
         # CSV cells are all text; Excel mixes types, and then 1, 1.0 and True must stay apart as keys.
-        typed = not all(type(cell) is str for cell in raw)
-        keys = [(type(cell), cell) for cell in raw] if typed else raw
-        outcomes: dict[object, tuple[object, str | None]] = {}
-        for key, cell in zip(keys, raw, strict=True):
-            if key not in outcomes:
-                try:
-                    outcomes[key] = (column.parse(cell), None)
-                except CellError as exc:
-                    outcomes[key] = (UNREADABLE, str(exc))
-        results = [outcomes[key] for key in keys]
-        values = [value for value, _ in results]
-        problems = [reason for _, reason in results]
+        # (map, dict.fromkeys and the operator functions keep the per-cell work in C: 100,000 rows add up.)
+        typed = set(map(type, raw)) != {str}
+        keys: list[object] = list(zip(map(type, raw), raw, strict=True)) if typed else raw
+        value_of: dict[object, object] = {}
+        reason_of: dict[object, str | None] = {}
+        for key in dict.fromkeys(keys):
+            cell = key[1] if typed else key  # type: ignore[index]
+            try:
+                value_of[key], reason_of[key] = column.parse(cell), None
+            except CellError as exc:
+                value_of[key], reason_of[key] = UNREADABLE, _formula_hint(cell) or str(exc)
+        values = list(map(value_of.__getitem__, keys))
+        problems = list(map(reason_of.__getitem__, keys))
         parsed[column.name] = pd.Series(values, index=frame.index, dtype=object)
         reasons[column.name] = pd.Series(problems, index=frame.index, dtype=object)
-        reasons[f"ok:{column.name}"] = pd.Series([reason is None for reason in problems], index=frame.index)
-        reasons[f"filled:{column.name}"] = pd.Series([value is not None for value in values], index=frame.index)
+        reasons[f"ok:{column.name}"] = pd.Series(list(map(operator.is_, problems, repeat(None))), index=frame.index)
+        reasons[f"filled:{column.name}"] = pd.Series(
+            list(map(operator.is_not, values, repeat(None))), index=frame.index
+        )
     return pd.DataFrame(parsed, index=frame.index), reasons
 
 
@@ -112,10 +158,14 @@ def find_duplicates(
     rows: Iterable[Row], kind: Kind, identity: Callable[[Row], tuple[object, ...]]
 ) -> dict[int, Verdict]:
     """Rows aiming at the same record: agreeing repeats are skipped, disagreeing ones all invalid."""
-    groups: dict[tuple[object, ...], list[Row]] = defaultdict(list)
-    for row in rows:
-        groups[identity(row)].append(row)
+    rows = list(rows)
+    keys = list(map(identity, rows))
     verdicts: dict[int, Verdict] = {}
+    if len(set(keys)) == len(keys):
+        return verdicts  # the usual case, settled without grouping 100,000 rows one by one
+    groups: dict[tuple[object, ...], list[Row]] = defaultdict(list)
+    for key, row in zip(keys, rows, strict=True):
+        groups[key].append(row)
     for group in groups.values():
         if len(group) == 1:
             continue

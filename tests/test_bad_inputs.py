@@ -58,8 +58,8 @@ def rows(
 
 
 def bug(file: str, expect: Expect, reason: str) -> Any:
-    """A case that shows a bug: kept, expected to fail until the bug is fixed (then strict xfail says so)."""
-    return pytest.param(file, expect, marks=pytest.mark.xfail(strict=True, reason=f"BUG: {reason}"), id=file)
+    """A case that once showed a bug (``reason``); it now must behave as ``expect`` says."""
+    return pytest.param(file, expect, id=file)
 
 
 CASES = [
@@ -106,13 +106,8 @@ CASES = [
         "a header row with no data rows exits 0 ('0 rows') instead of exit 2; sheet._to_sheet checks only "
         "for a header row, though its own empty-file message says 'at least one data row' is needed",
     ),
-    bug(
-        "pipe_delimited.csv",
-        rejected("no header row found", "separat"),
-        "a '|'-separated file is refused with 'no header row found ... the first row should hold column names "
-        "such as contact_id', although its first row does hold them; the message should name the separator "
-        "(sheet._guess_delimiter tries only , ; tab and _to_sheet cannot tell the user why)",
-    ),
+    # '|'-separated (some exports): read like a comma-separated file; both rows are fine.
+    ("pipe_delimited.csv", rows(0, 2)),
     bug(
         "duplicate_columns_identical.csv",
         rejected("'outcome'", "all mean outcome; keep one"),
@@ -141,9 +136,9 @@ CASES = [
     ),
     # The stored used range says A1:F1048576 but ten rows are there: read ten rows, quickly. Exit 0.
     ("million_row_claim.xlsx", rows(0, 9)),
-    # A formula in contact_id with no saved value reads as blank: that row is invalid. A formula with a
-    # saved value (as Excel saves it) reads as that value: valid. A formula in a note passes through.
-    ("formulas.xlsx", rows(1, 3, {2: ("700061", ("contact_id is blank",))})),
+    # A formula in contact_id with no saved value is shown as the formula: that row is invalid. A formula
+    # with a saved value (as Excel saves it) reads as that value: valid. A formula in a note passes through.
+    ("formulas.xlsx", rows(1, 3, {2: ("700061", ("contact_id '=700000+61' is a formula with no saved result",))})),
     # Excel error cells are values a user can read in the message; #DIV/0! in a pass-through note is fine.
     (
         "excel_error_cells.xlsx",
@@ -351,7 +346,7 @@ CASES = [
     ),
     bug(
         "huge_note_1mb.xlsx",
-        rows(1, 2, {2: ("700001", ("note", "too long"))}),
+        rows(1, 2, {2: ("700001", ("note", "more than a spreadsheet cell can"))}),
         "a 1 MB cell (in a pass-through note) is accepted and copied whole into the results file (exit 0); "
         "there is no cap on a cell's size (~150 KB asked; Excel itself holds at most 32,767 characters)",
     ),
@@ -364,7 +359,7 @@ CASES = [
     ),
     bug(
         "own_row_and_status_columns.csv",
-        rejected("'A'", "row"),
+        rejected("'Row'", "rename it"),
         "a sheet with its own 'Row' and 'Status' columns (row 'A', status 'Active') is taken for a results "
         "file and crashes with a traceback (ValueError: could not convert string to float: 'A') in "
         "pipeline.select_rows int(float(str(line)))",

@@ -213,9 +213,9 @@ def test_headers_in_another_spelling_are_used(tmp_path: Path) -> None:
 
 def test_pass_through_and_result_columns_do_not_change_validation(tmp_path: Path) -> None:
     text = (
-        f"{UNITS_HEADER},trainer,row,status,error,before_outcome\n"
-        "700001,31001,BSBWHS411,C,,,Sam,2,failed,API said no,30\n"
-        "700002,31001,BSBWHS411,CNA,,,=SUM(A1),3,updated,,\n"
+        f"{UNITS_HEADER},trainer,row,status,error,changes,before_outcome\n"
+        "700001,31001,BSBWHS411,C,,,Sam,2,failed,API said no,,30\n"
+        "700002,31001,BSBWHS411,CNA,,,=SUM(A1),3,updated,,,\n"
     )
     sheet, validation = check(tmp_path, text, Units())
     assert validation.verdicts == {}
@@ -231,10 +231,14 @@ def test_pass_through_and_result_columns_do_not_change_validation(tmp_path: Path
     assert sheet.frame["trainer"].tolist() == ["Sam", "=SUM(A1)"]
 
 
-def test_a_sheet_with_headers_only_has_nothing_to_do(tmp_path: Path) -> None:
-    _, validation = check(tmp_path, f"{UNITS_HEADER}\n", Units())
-    assert validation.rows == ()
-    assert validation.verdicts == {}
+def test_a_sheet_with_headers_only_is_refused(tmp_path: Path) -> None:
+    with pytest.raises(InputError, match="has a header row but no data rows"):
+        check(tmp_path, f"{UNITS_HEADER}\n", Units())
+
+
+def test_a_users_own_status_column_is_refused_rather_than_mistaken_for_results(tmp_path: Path) -> None:
+    with pytest.raises(InputError, match="column 'Status' has the name of a column batchupdate adds"):
+        check(tmp_path, f"{UNITS_HEADER},Status\n700001,31001,BSBWHS411,C,,,Active\n", Units())
 
 
 # ---------------------------------------------------------------- parsed values
