@@ -190,6 +190,19 @@ DATES_IN_ORDER = RowRule(
 )
 
 
+def dates_conflict(row: Row, held_start: dt.date | None, held_end: dt.date | None) -> str | None:
+    """Why the row's dates, with those it leaves as aXcelerate holds them, would end before they start."""
+    start = row["start_date"] or held_start
+    end = row["end_date"] or held_end
+    if start and end and end < start:
+        held = "start_date" if row["start_date"] is None else "end_date"
+        return (
+            f"end date {end.isoformat()} would be before start date {start.isoformat()} "
+            f"({held} as held in aXcelerate); set both start_date and end_date"
+        )
+    return None
+
+
 def format_date(value: dt.date | None) -> str:
     """A date as aXcelerate takes it: YYYY-MM-DD, or '' for none."""
     return value.isoformat() if value else ""

@@ -17,7 +17,7 @@ from typing import Any
 from batchupdate.cells import CellError, as_int, clean_text, parse_date, parse_id
 from batchupdate.client import Api, describe_error, truncate
 from batchupdate.errors import InputError, RejectedError, RetriableApiError
-from batchupdate.kind import DATES_IN_ORDER, Change, Column, Row, RowRule, blank_cells, format_date
+from batchupdate.kind import DATES_IN_ORDER, Change, Column, Row, RowRule, blank_cells, dates_conflict, format_date
 
 REPORT = "learningModuleEnrolments"
 RUN_PATH, FIELDS_PATH, FIELD_PATH = "/report/run", "/report/fields", "/report/field"
@@ -229,14 +229,7 @@ class Modules:
         return changes
 
     def conflict(self, row: Row, target: ModuleEnrolment) -> str | None:
-        start = row["start_date"] or target.start_date
-        end = row["end_date"] or target.end_date
-        if start and end and end < start:
-            return (
-                f"end date {end.isoformat()} would be before start date {start.isoformat()} as held in aXcelerate; "
-                "set both start_date and end_date"
-            )
-        return None
+        return dates_conflict(row, target.start_date, target.end_date)
 
     async def write(self, api: Api, row: Row, target: ModuleEnrolment) -> str:
         form: dict[str, object] = {

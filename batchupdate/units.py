@@ -16,7 +16,7 @@ from typing import Any
 from batchupdate.cells import CellError, as_int, clean_text, parse_date, parse_date_time, parse_id
 from batchupdate.client import Api, describe_error
 from batchupdate.errors import ApiError, InputError, RejectedError, RetriableApiError
-from batchupdate.kind import DATES_IN_ORDER, Change, Column, Row, RowRule, blank_cells, format_date
+from batchupdate.kind import DATES_IN_ORDER, Change, Column, Row, RowRule, blank_cells, dates_conflict, format_date
 from batchupdate.outcomes import parse_outcome, short_code
 
 ENROLMENTS_PATH = "/course/enrolments"
@@ -175,15 +175,7 @@ class Units:
         return changes
 
     def conflict(self, row: Row, target: UnitEnrolment) -> str | None:
-        start = row["start_date"] or target.start_date
-        end = row["end_date"] or target.end_date
-        if start and end and end < start:
-            held = "start_date" if row["start_date"] is None else "end_date"
-            return (
-                f"end date {end.isoformat()} would be before start date {start.isoformat()} "
-                f"({held} as held in aXcelerate); set both start_date and end_date"
-            )
-        return None
+        return dates_conflict(row, target.start_date, target.end_date)
 
     async def write(self, api: Api, row: Row, target: UnitEnrolment) -> str:
         form: dict[str, object] = {
