@@ -21,7 +21,7 @@ from batchupdate.client import Api
 from batchupdate.pacing import Pacer, RetryPolicy
 
 BASE_URL = "https://tenant.app.axcelerate.com/api/"
-REFERENCE = Path(__file__).resolve().parents[2] / "shared" / "axcelerate-reference"
+REFERENCE = Path(__file__).resolve().parent / "axcelerate-reference"  # copied from shared/, as fixtures
 WALL_START = 1_767_225_600.0  # 2026-01-01 00:00:00 UTC: whole seconds, so HTTP dates land exactly
 
 # A MockTransport handler; an async one can take (virtual) time to answer, like a real server.

@@ -5,6 +5,7 @@ import csv
 import json
 import re
 import shutil
+import socket
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import date, datetime
@@ -24,13 +25,14 @@ from batchupdate.sandbox import (
     SandboxSettings,
     Store,
     create_app,
+    create_bench_database,
     reset_database,
     start_sandbox,
 )
 from batchupdate.sandbox.faults import FaultInjector, RateLimiter
 
 TOKENS = {"apitoken": SANDBOX_API_TOKEN, "wstoken": SANDBOX_WS_TOKEN}
-REFERENCE_DIR = Path(__file__).resolve().parents[2] / "shared" / "axcelerate-reference"
+REFERENCE_DIR = Path(__file__).resolve().parent / "axcelerate-reference"  # copied from shared/
 SAMPLES_DIR = Path(__file__).resolve().parents[1] / "samples"
 API_DATETIME = re.compile(r"\d{4}-\d{2}-\d{2} \d{2}:\d{2}")
 REPORT_DATE = re.compile(r"(\d{4}-\d{2}-\d{2})?")
@@ -49,7 +51,7 @@ MODULE = {"contactId": "700175", "enrolId": "900001", "classId": "32001", "modul
 def reference_body(page: str) -> Any:
     """The JSON sample body of one aXcelerate reference page."""
     if not REFERENCE_DIR.is_dir():
-        pytest.skip(f"aXcelerate reference pages not found at {REFERENCE_DIR} (shared/ beside the repo)")
+        pytest.skip(f"aXcelerate reference pages not found at {REFERENCE_DIR} (tests/axcelerate-reference)")
     document = json.loads((REFERENCE_DIR / f"{page}.json").read_text(encoding="utf-8"))
     return next(sample["BODY"] for sample in document["RESPONSE"]["SAMPLES"] if sample["FORMAT"] == "json")
 
@@ -208,6 +210,16 @@ def test_serves_over_loopback_http(served: RunningSandbox) -> None:
     response = httpx.get(f"{served.url}/course/enrolments", headers=TOKENS, params={"instanceID": 31002})
     assert response.status_code == 200 and len(response.json()) == 18
     assert served.stats.count("GET", "/course/enrolments") == 1
+
+
+def test_replies_are_not_held_back_by_nagles_algorithm(served: RunningSandbox) -> None:
+    # With Nagle on, every reply after a connection's first waited for the client's delayed ACK (40 ms).
+    with httpx.Client(base_url=served.url, headers=TOKENS) as client:
+        assert client.get("/course/enrolments", params={"instanceID": 31002}).status_code == 200
+        connections = served._server.server_state.connections  # the server's side of the kept-alive one
+        sockets = [connection.transport.get_extra_info("socket") for connection in connections]
+        assert sockets
+        assert all(sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY) for sock in sockets)
 
 
 @pytest.mark.parametrize("spelling", ["contactID", "contactId", "CONTACTID", "contactid"])
@@ -589,6 +601,24 @@ def test_the_seed_is_the_same_every_time(tmp_path: Path) -> None:
     finally:
         for store in stores:
             store.close()
+
+
+def test_the_bench_database_adds_full_classes_beside_the_demo_data(seeded_db: Path, tmp_path: Path) -> None:
+    paths = [tmp_path / "one.sqlite3", tmp_path / "two.sqlite3"]
+    for path in paths:
+        create_bench_database(path, classes=2, students=3, units=2)
+    with in_process(paths[0]) as (sandbox, client), in_process(seeded_db) as (demo, _):
+        response = client.get("/course/enrolments", params={"instanceID": 35002, "type": "p"})
+        assert response.status_code == 200, response.text
+        enrolments = response.json()
+        assert [enrolment["CONTACTID"] for enrolment in enrolments] == [1_000_004, 1_000_005, 1_000_006]
+        for enrolment in enrolments:
+            assert [activity["TYPE"] for activity in enrolment["ACTIVITIES"]] == ["s", "s"]
+        bench, seeded = sandbox.store.snapshot(), demo.store.snapshot()
+        assert {record: bench["units"][record] for record in seeded["units"]} == seeded["units"]
+        assert len(bench["units"]) == len(seeded["units"]) + 2 * 3 * 2
+    with in_process(paths[1]) as (again, _):
+        assert again.store.snapshot() == bench
 
 
 # --- learning-plan modules ---
