@@ -119,8 +119,10 @@ class Api:
         form: Mapping[str, object] | None,
         write: bool,
     ) -> Any:
-        await self.pacer.wait_turn()
+        # A slot first, then the pacer's turn: a request that has its turn is sent at once, so requests
+        # that waited for a slot cannot go out in a burst above the rate when slow answers free theirs.
         async with self._slots:
+            started = await self.pacer.wait_turn()
             self.sent[f"{method} {path}"] += 1
             try:
                 response = await self.http.request(method, path, params=_text_values(params), data=_text_values(form))
@@ -130,9 +132,9 @@ class Api:
             except httpx.TransportError as exc:
                 error = AmbiguousWriteError if write else RetriableApiError
                 raise error(f"no answer from aXcelerate ({type(exc).__name__})") from exc
-        return self._interpret(response, write)
+        return self._interpret(response, write, started)
 
-    def _interpret(self, response: httpx.Response, write: bool) -> Any:
+    def _interpret(self, response: httpx.Response, write: bool, started: float) -> Any:
         status = response.status_code
         if 200 <= status < 300:
             self.pacer.succeeded()
@@ -159,7 +161,7 @@ class Api:
             )
         if status == 429:
             retry_after = parse_retry_after(response.headers.get("retry-after"), self._wall_clock())
-            self.pacer.throttled(retry_after)
+            self.pacer.throttled(retry_after, started)
             raise RetriableApiError("too many requests (HTTP 429)", status=429, retry_after=retry_after)
         if status in RETRIABLE_STATUSES:
             error = AmbiguousWriteError if write else RetriableApiError

@@ -6,6 +6,7 @@ Both take the clock and sleep as arguments so tests can run them without waiting
 from __future__ import annotations
 
 import asyncio
+import logging
 import math
 import random
 import time
@@ -13,6 +14,7 @@ from collections import deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
+log = logging.getLogger(__name__)
 Sleep = Callable[[float], Awaitable[None]]
 Clock = Callable[[], float]
 
@@ -37,23 +39,37 @@ class Pacer:
 
     Fixed (``adaptive=False``): the rate is the ceiling, never exceeded.
 
-    Adaptive (``--rate auto``), for an API that publishes no limit: the rate starts low and doubles each
-    second while answers are clean. The first 429 tells roughly where the server's limit is: the number
-    of requests actually started in the second before it. From then on the pacer holds just under that
-    estimate (approaching it quickly, never overshooting), and probes above it only slowly, so throttles,
-    each of which costs a Retry-After pause for everyone, stay rare. A 429 at the estimate lowers it.
+    Adaptive (``--rate auto``), for an API that publishes no limit: the rate starts low (10/s) and
+    doubles each second while answers are clean. A 429 tells where the server's limit is: how many of the
+    requests started in the second before the refused one were let in. Unlike counting every request sent
+    until the 429 comes back (too many while the rate is still climbing) or the clean answers of the last
+    second (too few on a slow server with many in flight, too many when answers come back in bunches),
+    that count does not depend on the latency. From then on the pacer holds just under that estimate
+    (approaching it quickly, never overshooting), and probes above it only slowly, so throttles, each of
+    which costs a Retry-After pause for everyone, stay rare. A later 429 with a count close to the estimate
+    is jitter, or the probe touching the limit, and lowers the estimate a little; a count well below it
+    means the limit fell (another client sharing it, say), and is believed.
     """
 
-    TARGET_SHARE = 0.97  # of the estimated limit: headroom for jitter in when requests arrive
-    PROBE_PER_SECOND = 0.001  # how fast the estimate creeps up while answers stay clean
-    CUT_ON_REPEAT = 0.95  # a throttle at the estimate means the true limit is lower
+    # Of the estimated limit: headroom for jitter in when requests arrive. Less would be faster only while
+    # no jitter trips a 429, and each one costs everyone a pause of a second or more.
+    TARGET_SHARE = 0.97
+    # How fast the estimate creeps up while answers stay clean: 1.2% a minute. Each probe that finds the
+    # limit costs a pause for everyone; a limit raised mid-run is found within minutes all the same.
+    PROBE_PER_SECOND = 0.0002
+    # One 429 never cuts the pace below this share of it: the count may be another client's burst.
+    # Doubling each second, the rate is at most about twice the limit when the first 429 comes back.
+    DEEPEST_CUT = 0.4
+    STEP_DOWN = 0.98  # a later 429 lowers the estimate by at least this much, and by more only when...
+    NEAR = 0.9  # ...its count is below this share of the estimate
+    HISTORY = 10.0  # seconds of request starts kept: the last second before a refused request, and its latency
 
     def __init__(
         self,
         *,
         ceiling: float | None = None,
         adaptive: bool = True,
-        start: float = 5.0,
+        start: float = 10.0,
         floor: float = 0.5,
         clock: Clock = time.monotonic,
         sleep: Sleep = asyncio.sleep,
@@ -70,20 +86,31 @@ class Pacer:
         self._sleep = sleep
         self._next_slot = -math.inf
         self._paused_until = -math.inf
-        self._recent_starts: deque[float] = deque()
-        self._first_start: float | None = None
+        self._starts: deque[float] = deque()  # when recent requests started, oldest first
+        self._refused: deque[float] = deque()  # the start times of those answered 429
 
-    async def wait_turn(self) -> None:
-        """Wait until this request may start; a pause that begins while waiting holds it back too."""
+    async def wait_turn(self) -> float:
+        """Wait until this request may start and return that moment (for ``throttled``, if it is refused);
+        a pause that begins meanwhile holds it back too."""
         while True:
             now = self._clock()
-            slot = max(now, self._next_slot, self._paused_until)
-            if slot <= now:
+            due = max(self._next_slot, self._paused_until)
+            if due <= now:
                 if math.isfinite(self.rate):
-                    self._next_slot = now + 1.0 / self.rate
-                self._note_start(now)
-                return
-            await self._sleep(slot - now)
+                    self._next_slot = self._counted_from(due, now) + 1.0 / self.rate
+                if self.adaptive:
+                    self._remember(self._starts, now)
+                return now
+            await self._sleep(due - now)
+
+    def _counted_from(self, due: float, now: float) -> float:
+        """Where the next interval counts from. A fixed ceiling counts from now: never two starts closer
+        than 1/rate. An adaptive pacer counts from when this start was due, so the moments a busy event
+        loop wakes a little late do not add up to a pace 2-3% under the one it aims at; but not after a
+        longer wait (idle, or a pause), which would let a burst out."""
+        if self.adaptive and now - due < 0.1 / self.rate:
+            return due
+        return now
 
     def succeeded(self) -> None:
         """A clean answer: an adaptive pacer speeds up (fast before the first throttle, gently after)."""
@@ -99,30 +126,42 @@ class Pacer:
             min(target, self.rate + max(target - self.rate, 0.0) * 0.5 / self.rate) if self.rate < target else target
         )
 
-    def throttled(self, retry_after: float | None) -> None:
-        """A 429: every request waits out Retry-After, and an adaptive pacer settles under the limit."""
+    def throttled(self, retry_after: float | None, started: float | None = None) -> None:
+        """A 429 to the request that started at ``started``: everyone waits out Retry-After, and an adaptive
+        pacer settles under the limit."""
         self.throttles += 1
         now = self._clock()
+        started = now if started is None else started
         already_paused = now < self._paused_until
         if retry_after is not None:
             self._paused_until = max(self._paused_until, now + retry_after)
-        if not self.adaptive or already_paused:
+        if not self.adaptive:
+            return
+        self._remember(self._refused, started)
+        if already_paused:
             return  # the other answers of the same burst say nothing new
-        started = float(len(self._recent_starts) - 1)  # the second before, without the refused request
-        if self._first_start is None or now - self._first_start < 1.0:
-            estimate = self.rate * 0.7  # not a second of history yet: nothing to measure, just back off
-        elif self.limit_estimate is None or started > self.limit_estimate:
-            estimate = started  # what the server let through in the last second, give or take
-        else:
-            estimate = min(started, self.limit_estimate * self.CUT_ON_REPEAT)  # throttled below the estimate
-        estimate = max(estimate, self.floor)
-        self.limit_estimate = min(estimate, self.ceiling)
+        let_in = self._count(self._starts, started) - self._count(self._refused, started)
+        estimate = max(float(let_in), self.rate * self.DEEPEST_CUT)
+        if self.limit_estimate is not None:
+            near = let_in >= self.limit_estimate * self.NEAR
+            stepped = max(estimate, self.limit_estimate * self.STEP_DOWN) if near else estimate
+            estimate = min(stepped, self.limit_estimate)  # a throttle never raises the estimate
+        self.limit_estimate = min(max(estimate, self.floor), self.ceiling)
         self.rate = max(self.floor, self.limit_estimate * self.TARGET_SHARE)
+        log.info(
+            "throttled (429): %d requests started in the second before it were let in; limit taken as %.1f/s,"
+            " now %.1f/s",
+            let_in,
+            self.limit_estimate,
+            self.rate,
+        )
 
-    def _note_start(self, now: float) -> None:
-        starts = self._recent_starts
-        starts.append(now)
-        if self._first_start is None:
-            self._first_start = now
-        while starts and starts[0] <= now - 1.0:
-            starts.popleft()
+    def _remember(self, moments: deque[float], moment: float) -> None:
+        moments.append(moment)
+        while moments[0] <= moment - self.HISTORY:
+            moments.popleft()
+
+    @staticmethod
+    def _count(moments: deque[float], before: float) -> int:
+        """How many of the moments fall in the second before ``before`` (not counting ``before`` itself)."""
+        return sum(1 for moment in moments if before - 1.0 <= moment < before)

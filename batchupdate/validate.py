@@ -6,12 +6,12 @@ only rows with no problem go on to be resolved, so nothing is ever sent for an i
 
 from __future__ import annotations
 
-import operator
 from collections import defaultdict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from itertools import repeat
+from itertools import compress, count, repeat
 
+import numpy as np
 import pandas as pd
 import pandera.pandas as pa
 from pandera.errors import SchemaErrors
@@ -20,7 +20,7 @@ from batchupdate.cells import CellError, clean_text
 from batchupdate.errors import InputError
 from batchupdate.kind import UNREADABLE, Column, Kind, Row
 from batchupdate.results import COMMON_COLUMNS
-from batchupdate.sheet import Sheet, header_key
+from batchupdate.sheet import Sheet, header_key, paused_garbage_collection
 
 INVALID = "invalid"
 SKIPPED = "skipped"
@@ -79,6 +79,7 @@ def is_results_file(sheet: Sheet) -> bool:
     return all(sheet.header_for(name) is not None for name in COMMON_COLUMNS)
 
 
+@paused_garbage_collection()
 def validate(sheet: Sheet, kind: Kind) -> Validation:
     """Check every cell and row rule, then settle duplicates among the rows that passed."""
     frame = canonical_frame(sheet, kind)
@@ -114,7 +115,10 @@ def _oversized_cells(sheet: Sheet) -> dict[int, str]:
     """Cells longer than a spreadsheet can hold, in any column (pass-through ones too): a damaged export."""
     oversized: dict[int, str] = {}
     for header in sheet.headers:
-        for index, cell in enumerate(sheet.frame[header].tolist()):
+        cells = sheet.frame[header].tolist()
+        if max(map(len, compress(cells, map(isinstance, cells, repeat(str)))), default=0) < MAX_CELL:
+            continue  # the usual case, told without a Python step per cell
+        for index, cell in enumerate(cells):
             if isinstance(cell, str) and len(cell) >= MAX_CELL and index not in oversized:
                 oversized[index] = (
                     f"{header} holds {len(cell):,} characters, more than a spreadsheet cell can ({MAX_CELL:,}), "
@@ -132,25 +136,26 @@ def _parse_columns(frame: pd.DataFrame, kind: Kind) -> tuple[pd.DataFrame, dict[
             continue
         raw = frame[column.name].tolist()
         # CSV cells are all text; Excel mixes types, and then 1, 1.0 and True must stay apart as keys.
-        # (map, dict.fromkeys and the operator functions keep the per-cell work in C: 100,000 rows add up.)
-        typed = set(map(type, raw)) != {str}
+        typed = pd.api.types.infer_dtype(frame[column.name], skipna=False) != "string"
         keys: list[object] = list(zip(map(type, raw), raw, strict=True)) if typed else raw
-        value_of: dict[object, object] = {}
-        reason_of: dict[object, str | None] = {}
-        for key in dict.fromkeys(keys):
+        # Each cell becomes the number of its distinct value by dict look-ups run in C (map), and the
+        # parsed values, reasons and flags reach every cell by numpy indexing: 100,000 rows add up.
+        distinct = dict(zip(dict.fromkeys(keys), count()))
+        codes = np.fromiter(map(distinct.__getitem__, keys), dtype=np.intp, count=len(keys))
+        values_of = np.empty(len(distinct), dtype=object)
+        reasons_of = np.empty(len(distinct), dtype=object)
+        for key, position in distinct.items():
             cell = key[1] if typed else key  # type: ignore[index]
             try:
-                value_of[key], reason_of[key] = column.parse(cell), None
+                values_of[position], reasons_of[position] = column.parse(cell), None
             except CellError as exc:
-                value_of[key], reason_of[key] = UNREADABLE, _formula_hint(cell) or str(exc)
-        values = list(map(value_of.__getitem__, keys))
-        problems = list(map(reason_of.__getitem__, keys))
-        parsed[column.name] = pd.Series(values, index=frame.index, dtype=object)
-        reasons[column.name] = pd.Series(problems, index=frame.index, dtype=object)
-        reasons[f"ok:{column.name}"] = pd.Series(list(map(operator.is_, problems, repeat(None))), index=frame.index)
-        reasons[f"filled:{column.name}"] = pd.Series(
-            list(map(operator.is_not, values, repeat(None))), index=frame.index
-        )
+                values_of[position], reasons_of[position] = UNREADABLE, _formula_hint(cell) or str(exc)
+        ok_of = np.fromiter((reason is None for reason in reasons_of), dtype=bool, count=len(distinct))
+        filled_of = np.fromiter((value is not None for value in values_of), dtype=bool, count=len(distinct))
+        parsed[column.name] = pd.Series(values_of[codes], index=frame.index, dtype=object)
+        reasons[column.name] = pd.Series(reasons_of[codes], index=frame.index, dtype=object)
+        reasons[f"ok:{column.name}"] = pd.Series(ok_of[codes], index=frame.index)
+        reasons[f"filled:{column.name}"] = pd.Series(filled_of[codes], index=frame.index)
     return pd.DataFrame(parsed, index=frame.index), reasons
 
 

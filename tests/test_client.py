@@ -446,3 +446,24 @@ def test_no_request_is_sent_while_a_retry_after_is_running() -> None:
     throttled_at = clock.start + 0.25
     assert [moment for moment in sent_at if throttled_at < moment < throttled_at + 3.0] == []
     assert len(sent_at) == 9
+
+
+def test_a_fixed_rate_holds_over_any_second_even_when_slow_answers_fill_every_slot() -> None:
+    clock = FakeClock()
+    sent_at: list[float] = []
+
+    async def handler(request: httpx.Request) -> httpx.Response:
+        sent_at.append(clock())
+        await asyncio.sleep(3.0 if len(sent_at) <= 2 else 0.01)  # the first two answers hold both slots 3 s
+        return json_response([])
+
+    pacer = Pacer(ceiling=5, adaptive=False, clock=clock, sleep=clock.sleep)
+    api = make_api(handler, clock, pacer=pacer, concurrency=2)
+
+    async def go() -> None:
+        await asyncio.gather(*(api.get(ENROLMENTS, {"instanceID": n}) for n in range(30)))
+
+    clock.run(go())
+    assert len(sent_at) == 30
+    # Requests that waited for a slot must not go out in a burst when the slots free up.
+    assert max(sum(1 for other in sent_at if start <= other < start + 1.0 - 1e-9) for start in sent_at) <= 5

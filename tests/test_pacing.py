@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import collections
 import itertools
 import math
 
@@ -157,6 +158,60 @@ def test_adaptive_pacer_settles_just_under_a_limit_it_was_never_told(limit: floa
     last_minute = sum(1 for start in accepted if start >= 90)
     assert last_minute >= 0.9 * limit * 60, (last_minute, pacer.rate, pacer.limit_estimate)
     assert throttled <= 0.03 * (len(accepted) + throttled)
+
+
+def simulate_workers(
+    pacer: Pacer, clock: FakeClock, *, limit: int, latency: float, requests: int, workers: int = 8
+) -> tuple[float, int]:
+    """``requests`` sent by ``workers`` at once, as the client sends them: each reaches the server ``latency``
+    after it starts, the server lets ``limit`` in over any 1-second window and answers the rest 429 with
+    Retry-After in whole seconds, and the refused ones are sent again. Returns the seconds taken and the 429s.
+    """
+    let_in: collections.deque[float] = collections.deque()
+    remaining, throttled = requests, 0
+
+    async def worker() -> None:
+        nonlocal remaining, throttled
+        while remaining > 0:
+            remaining -= 1
+            while True:
+                started = await pacer.wait_turn()
+                await clock.sleep(latency)
+                now = clock()
+                while let_in and let_in[0] <= now - 1.0:
+                    let_in.popleft()
+                if len(let_in) < limit:
+                    let_in.append(now)
+                    pacer.succeeded()
+                    break
+                throttled += 1
+                pacer.throttled(max(1.0, math.ceil(let_in[0] + 1.0 - now)), started)
+
+    async def go() -> None:
+        await asyncio.gather(*(worker() for _ in range(workers)))
+
+    begun = clock()
+    clock.run(go())
+    return clock() - begun, throttled
+
+
+@pytest.mark.parametrize(
+    ("limit", "latency"),
+    [(50, 0.05), (20, 0.2), (10, 0.5), (3, 0.05), (100, 0.02)],
+    ids=["50/s 50ms", "20/s 200ms", "10/s 500ms", "3/s 50ms", "100/s 20ms"],
+)
+def test_many_workers_finish_close_to_the_floor_whatever_the_latency(limit: int, latency: float) -> None:
+    # The floor: every request at exactly the limit. The first second or so climbs to it, one pause
+    # (Retry-After) learns where it is, and then the pace keeps 3% under it.
+    clock = FakeClock(start=0.0)
+    pacer = Pacer(adaptive=True, clock=clock, sleep=clock.sleep)
+    requests = 100 * limit
+    seconds, throttled = simulate_workers(pacer, clock, limit=limit, latency=latency, requests=requests)
+    assert seconds <= 1.08 * requests / limit, (seconds, throttled, pacer.limit_estimate)
+    assert throttled <= 0.01 * requests
+    # Measured from when the refused request started, the limit is found whatever the latency (counting the
+    # answers already back would miss those in flight; counting until the 429 came back, those sent since).
+    assert pacer.limit_estimate == pytest.approx(limit, rel=0.05)
 
 
 def test_after_a_throttle_it_grows_far_more_cautiously_than_before() -> None:

@@ -12,7 +12,7 @@ from batchupdate.sandbox.settings import (
     SANDBOX_WS_TOKEN,
     SandboxSettings,
 )
-from batchupdate.sandbox.store import Store, reset_database
+from batchupdate.sandbox.store import Store, create_bench_database, reset_database
 
 __all__ = [
     "DEFAULT_DB_PATH",
@@ -23,6 +23,7 @@ __all__ = [
     "SandboxSettings",
     "Store",
     "create_app",
+    "create_bench_database",
     "reset_database",
     "serve",
     "start_sandbox",

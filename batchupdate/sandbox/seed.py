@@ -373,3 +373,67 @@ class DemoData:
 def insert_demo_data(connection: sqlite3.Connection) -> None:
     """Fill an empty schema with the demo data; the same rows every time."""
     DemoData(connection).insert_all()
+
+
+# --- a big tenant for bench/: many full classes, added beside the demo data ---
+
+BENCH_FIRST_CLASS_ID = 35001
+BENCH_FIRST_CONTACT_ID = 1_000_001
+BENCH_FIRST_ENROL_ID = 5_000_001
+BENCH_FIRST_UNIT_RECORD_ID = 10_000_001
+BENCH_FIRST_LEARNER_ID = 3_000_001
+BENCH_PROGRAM = (5101, "BSB40120")
+BENCH_STARTS = date(2026, 2, 2)
+
+
+def insert_bench_data(
+    connection: sqlite3.Connection, *, classes: int = 50, students: int = 100, units: int = 4
+) -> None:
+    """Add ``classes`` program classes of ``students`` new students, each in ``units`` business units.
+
+    Ids start far above the demo data's (classes from 35001, contacts from 1000001), so both live in one
+    database; the same sizes give the same rows every time. Needs the demo catalogue of units.
+    """
+    if not 1 <= units <= len(BUSINESS_UNITS):
+        raise ValueError(f"units must be between 1 and {len(BUSINESS_UNITS)}, not {units}")
+    generator = random.Random(RANDOM_SEED)
+    unit_ids = {code: FIRST_UNIT_ID + index for index, code in enumerate(UNITS)}
+    program_id, program_code = BENCH_PROGRAM
+    contacts: list[tuple[object, ...]] = []
+    enrolments: list[tuple[object, ...]] = []
+    unit_enrolments: list[tuple[object, ...]] = []
+    for class_number in range(classes):
+        class_id = BENCH_FIRST_CLASS_ID + class_number
+        connection.execute(
+            "INSERT INTO classes (class_id, kind, program_id, code, name) VALUES (?, 'program', ?, ?, ?)",
+            (class_id, program_id, program_code, f"{program_code} Certificate IV in Business - bench class {class_id}"),
+        )
+        for student_number in range(students):
+            number = class_number * students + student_number
+            contact_id, enrol_id = BENCH_FIRST_CONTACT_ID + number, BENCH_FIRST_ENROL_ID + number
+            given_name = GIVEN_NAMES[number % len(GIVEN_NAMES)]
+            surname = SURNAMES[number // len(GIVEN_NAMES) % len(SURNAMES)]
+            contacts.append((contact_id, given_name, surname, f"bench{contact_id}@example.com.au", None))
+            enrolled = BENCH_STARTS - timedelta(days=14)
+            learner_id = BENCH_FIRST_LEARNER_ID + number
+            starts = BENCH_STARTS.isoformat()
+            enrolments.append((enrol_id, contact_id, class_id, learner_id, stamp(enrolled), starts, 0, stamp(enrolled)))
+            for position, code in enumerate(sorted(generator.sample(BUSINESS_UNITS, units))):
+                outcome = generator.choices(list(OUTCOME_WEIGHTS), weights=list(OUTCOME_WEIGHTS.values()))[0]
+                planned = BENCH_STARTS + timedelta(weeks=3 * position)
+                start_date, end_date = (planned.isoformat(), None) if outcome else (None, None)
+                record_id = BENCH_FIRST_UNIT_RECORD_ID + len(unit_enrolments)
+                enrolled_at = stamp(planned - timedelta(days=14))
+                unit_id = unit_ids[code]
+                unit_enrolments.append((record_id, enrol_id, unit_id, enrolled_at, outcome, start_date, end_date))
+    connection.executemany("INSERT INTO contacts VALUES (?, ?, ?, ?, ?)", contacts)
+    connection.executemany(
+        "INSERT INTO enrolments (enrol_id, contact_id, class_id, learner_id, enrolled_at, start_date, finish_date,"
+        " amount_paid, last_updated_utc) VALUES (?, ?, ?, ?, ?, ?, NULL, ?, ?)",
+        enrolments,
+    )
+    connection.executemany(
+        "INSERT INTO unit_enrolments (record_id, enrol_id, unit_id, enrolled_at, outcome_code, start_date, end_date)"
+        " VALUES (?, ?, ?, ?, ?, ?, ?)",
+        unit_enrolments,
+    )

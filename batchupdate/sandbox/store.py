@@ -199,6 +199,9 @@ class Store:
         connection = sqlite3.connect(db_path, check_same_thread=False, isolation_level=None)
         connection.row_factory = sqlite3.Row
         connection.execute("PRAGMA journal_mode=WAL")
+        # A stand-in's state need not survive a power cut (it does survive the process being killed). Waiting
+        # for the disk on every write stalled the event loop, and with it every request in flight.
+        connection.execute("PRAGMA synchronous=NORMAL")
         connection.execute("PRAGMA foreign_keys=ON")
         store = cls(connection)
         if not store._has_schema():
@@ -373,3 +376,14 @@ def reset_database(db_path: Path) -> None:
     for suffix in ("", "-wal", "-shm"):
         Path(f"{db_path}{suffix}").unlink(missing_ok=True)
     Store.open(db_path).close()
+
+
+def create_bench_database(db_path: Path, *, classes: int = 50, students: int = 100, units: int = 4) -> None:
+    """A fresh database holding the demo data and a big tenant beside it (``seed.insert_bench_data``)."""
+    reset_database(db_path)
+    store = Store.open(db_path)
+    try:
+        with store._transaction() as connection:
+            seed.insert_bench_data(connection, classes=classes, students=students, units=units)
+    finally:
+        store.close()
