@@ -60,8 +60,10 @@ class Pacer:
     # One 429 never cuts the pace below this share of it: the count may be another client's burst.
     # Doubling each second, the rate is at most about twice the limit when the first 429 comes back.
     DEEPEST_CUT = 0.4
-    STEP_DOWN = 0.98  # a later 429 lowers the estimate by at least this much, and by more only when...
-    NEAR = 0.9  # ...its count is below this share of the estimate
+    # A later 429 whose count is near the estimate (at least NEAR of it) lowers it to no less than STEP_DOWN
+    # of it; a lower count is believed.
+    STEP_DOWN = 0.98
+    NEAR = 0.9
     HISTORY = 10.0  # seconds of request starts kept: the last second before a refused request, and its latency
 
     def __init__(
@@ -164,4 +166,5 @@ class Pacer:
     @staticmethod
     def _count(moments: deque[float], before: float) -> int:
         """How many of the moments fall in the second before ``before`` (not counting ``before`` itself)."""
-        return sum(1 for moment in moments if before - 1.0 <= moment < before)
+        since = before - 1.0 - 1e-9  # a start one interval-sum of floats short of a whole second still counts
+        return sum(1 for moment in moments if since <= moment < before)

@@ -1,6 +1,6 @@
 """How fast batchupdate applies a big sheet, measured against the sandbox over loopback.
 
-    python bench/run.py                 # the full benchmark (about 6 minutes), table to docs/benchmarks.md
+    python bench/run.py                 # the full benchmark (about 7 minutes), table to docs/benchmarks.md
     python bench/run.py --quick         # a small smoke version (about a minute), nothing written
 
 Every run of the tool is the real CLI in a subprocess (`python -m batchupdate run SHEET --no-progress`)
@@ -586,22 +586,30 @@ The latest `python bench/run.py`{" --quick" if size is QUICK else ""}, taken {st
 How it is measured (see `bench/run.py`):
 
 - The tool is the real CLI, `python -m batchupdate run SHEET --no-progress`, in a subprocess; wall times
-  include starting Python and importing pandas. The sandbox runs in the benchmark's own process on
-  127.0.0.1 (uvicorn in a thread, SQLite), a fresh copy of one seeded database for each scenario, and
-  shares the machine's cores with the CLI: "sandbox CPU" is the benchmark process's CPU time meanwhile.
+  include starting Python and importing pandas (with the bytecode cached, as an installed package has it).
+  The sandbox runs in the benchmark's own process on 127.0.0.1 (uvicorn in a thread, SQLite), a fresh copy
+  of one seeded database for each scenario, and shares the machine's cores with the CLI: "sandbox CPU" is
+  the benchmark process's CPU time meanwhile.
 - The data: {size.classes} classes of {size.students} students, each student in {size.units} units,
   beside the demo data (`batchupdate.sandbox.create_bench_database`). The sheet has one row per student
   (every student of every class); every {size.unchanged_every}th row already holds what it asks for, the
   others change the outcome and both dates.
 - The floor is the fewest requests the sheet can need (one GET per page of each class listing, one PUT
-  per changed row) divided by the server's limit.
+  per changed row) divided by the server's limit. The gap to it is what no client can avoid without
+  knowing the limit: starting Python (about a second), the climb from 10 requests a second, the one
+  Retry-After pause that tells where the limit is, and the 3% the pacer keeps under it for jitter.
 - 429s are counted by the sandbox (`stats.throttled`: requests that passed auth and were refused by the
   limit); requests served are counted per method and path.
 - The sequential script (`bench/sequential.py`) is the loop one writes by hand: per row, GET the student's
   enrolment, find the unit, PUT the outcome and dates, one request at a time; it waits out a 429's
   Retry-After. It runs on a sample of {size.sequential_rows} rows spread over the sheet, and its time is
   scaled per row to the whole sheet.
-- `check` is timed as a whole process (imports included); peak memory is its maximum resident set size.
+- The slow-server lines run the first {size.slow_server_classes} classes against {SLOW_LATENCY * 1000:g} ms
+  of latency: to keep {LIMIT:g} requests a second going, {LIMIT * SLOW_LATENCY:g} must be in flight.
+- `check` is timed as a whole process (imports included), three times; peak memory is its maximum
+  resident set size.
+- The client's ceiling: "at full speed" counts requests reaching the sandbox over the second half of the
+  run, after the climb. The client and the sandbox share the machine's cores.
 - The `--rate {FIXED_RATE:g}` line counts requests as they reach the sandbox, in every sliding window of one
   second.
 """,

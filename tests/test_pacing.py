@@ -214,6 +214,44 @@ def test_many_workers_finish_close_to_the_floor_whatever_the_latency(limit: int,
     assert pacer.limit_estimate == pytest.approx(limit, rel=0.05)
 
 
+def test_the_limit_is_counted_in_the_second_before_the_refused_request_started() -> None:
+    clock = FakeClock(start=0.0)
+    pacer = Pacer(adaptive=True, start=20, clock=clock, sleep=clock.sleep)
+    starts = starts_of(pacer, clock, 40)  # two seconds at 20/s
+    refused = starts[-1]
+    for _ in range(20):
+        pacer.succeeded()  # answers to earlier requests raise the pace to 40/s...
+    starts_of(pacer, clock, 12)  # ...and 12 more go out before the refused one's 429 comes back
+    pacer.throttled(1.0, refused)
+    assert pacer.limit_estimate == 20  # not the 25 or so sent in the second before the 429 came back
+    assert pacer.rate == pytest.approx(20 * Pacer.TARGET_SHARE)
+
+
+def learned(limit: int) -> tuple[Pacer, FakeClock]:
+    """A pacer that has met its first 429 after ``limit`` requests a second were let in."""
+    clock = FakeClock(start=0.0)
+    pacer = Pacer(adaptive=True, start=limit, clock=clock, sleep=clock.sleep)
+    starts = starts_of(pacer, clock, 2 * limit + 1)
+    pacer.throttled(1.0, starts[-1])
+    assert pacer.limit_estimate == limit
+    clock.advance(1.0)
+    return pacer, clock
+
+
+def test_a_later_429_near_the_estimate_lowers_it_only_a_little() -> None:
+    pacer, clock = learned(50)
+    starts = starts_of(pacer, clock, 2 * 48)  # at 97% of 50, jitter on the way trips the limit once
+    pacer.throttled(1.0, starts[-1])
+    assert pacer.limit_estimate == pytest.approx(50 * Pacer.STEP_DOWN)
+
+
+def test_a_later_429_well_below_the_estimate_is_believed() -> None:
+    pacer, clock = learned(50)  # ...and the pause is over; now another client takes most of the limit:
+    starts = starts_of(pacer, clock, 21)  # only 20 are let in before the next 429
+    pacer.throttled(1.0, starts[-1])
+    assert pacer.limit_estimate == 20
+
+
 def test_after_a_throttle_it_grows_far_more_cautiously_than_before() -> None:
     clock = FakeClock(start=0.0)
     pacer = Pacer(ceiling=1000, adaptive=True, start=10, clock=clock, sleep=clock.sleep)
