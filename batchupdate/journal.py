@@ -87,9 +87,9 @@ class Journal:
     def done(self, result: RowResult, input_hash: str) -> None:
         """Store a decided row; durable with the next ``writing`` mark, not on its own.
 
-        Waiting for the disk twice per row halved how fast rows could go (each wait holds up every request
-        in flight). A decided row lost to a power cut is safe: caught ``writing``, it is re-read and settled;
-        never marked, it was never sent. A killed process loses nothing: the data is already in the OS.
+        Each wait for the disk holds up the event loop, and every request in flight; once per row is enough.
+        A decided row lost to a power cut is safe: caught ``writing``, it is re-read and settled; never
+        marked, it was never sent. A killed process loses nothing: the data is already in the OS.
         """
         self._db.execute("PRAGMA synchronous=NORMAL")  # in WAL mode: commit without waiting for the disk
         try:

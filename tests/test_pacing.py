@@ -6,6 +6,7 @@ import asyncio
 import collections
 import itertools
 import math
+import random
 
 import pytest
 from fakes import FakeClock
@@ -61,8 +62,18 @@ def test_fixed_ceiling_never_starts_more_than_rate_requests_in_any_second(rate: 
     # yet never more than the rate allows over a longer stretch.
     assert busiest_second(starts) <= math.ceil(rate)
     assert busiest_second(starts, 10.0) <= math.ceil(rate * 10)
-    # ... and it does not dawdle either: 60 requests take about 60/rate seconds.
-    assert starts[-1] - starts[0] == pytest.approx(59 / rate)
+    # ... and it does not dawdle either: 60 requests take about 60/rate seconds (3% more, see the next test).
+    assert starts[-1] - starts[0] == pytest.approx(59 / rate * (1 + Pacer.ARRIVAL_JITTER))
+
+
+@pytest.mark.parametrize("rate", [2.5, 10.0, 40.0])
+def test_a_fixed_ceiling_holds_where_the_server_counts_despite_jitter_on_the_way(rate: float) -> None:
+    # Requests reach the server a little sooner or later than they left: up to 25 ms, here at random.
+    clock = FakeClock(start=0.0)
+    pacer = Pacer(ceiling=rate, adaptive=False, clock=clock, sleep=clock.sleep)
+    delays = random.Random(2026)
+    arrivals = [start + delays.uniform(0.0, 0.025) for start in starts_of(pacer, clock, int(20 * rate))]
+    assert busiest_second(arrivals) <= math.ceil(rate)
 
 
 def test_fixed_ceiling_does_not_save_up_a_burst_while_idle() -> None:
@@ -319,7 +330,7 @@ def test_requests_waiting_at_once_still_keep_to_the_ceiling(rate: float) -> None
     pacer = Pacer(ceiling=rate, adaptive=False, clock=clock, sleep=clock.sleep)
     starts = concurrent_starts(pacer, clock, 40)
     assert busiest_second(starts) <= rate
-    assert starts[-1] - starts[0] == pytest.approx(39 / rate)
+    assert starts[-1] - starts[0] == pytest.approx(39 / rate * (1 + Pacer.ARRIVAL_JITTER))
 
 
 def test_a_throttle_also_holds_back_requests_already_waiting_their_turn() -> None:
