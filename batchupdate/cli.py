@@ -19,8 +19,9 @@ from batchupdate.errors import InputError
 from batchupdate.logfile import protect, start_log, stop_log
 from batchupdate.nightly import nightly_command
 from batchupdate.pipeline import CHECK, PLAN, RUN, Job, Progress, Report
-from batchupdate.results import STATUSES, RowResult
+from batchupdate.results import RowResult
 from batchupdate.session import DEFAULT_CONCURRENCY, connect, run_job
+from batchupdate.status import RESULT_STATUSES, Status
 from batchupdate.templates import write_template
 from batchupdate.undo import write_undo_sheet
 from batchupdate.web import web_command
@@ -233,9 +234,9 @@ def _statuses(only: str | None) -> frozenset[str] | None:
     if not only:
         return None
     statuses = frozenset(part.strip().lower() for part in only.split(",") if part.strip())
-    unknown = sorted(statuses - set(STATUSES))
+    unknown = sorted(statuses - set(RESULT_STATUSES))
     if unknown:
-        raise click.BadParameter(f"{', '.join(unknown)}; use any of {', '.join(STATUSES)}", param_hint="--only")
+        raise click.BadParameter(f"{', '.join(unknown)}; use any of {', '.join(RESULT_STATUSES)}", param_hint="--only")
     return statuses
 
 
@@ -266,7 +267,7 @@ def _print_summary(report: Report, log_path: Path) -> None:
     job = report.job
     total = len(report.results)
     click.echo(f"{job.mode.capitalize()} of {job.sheet} ({report.kind}, {report.source}): {total} rows")
-    problems = [r for r in report.results if r.error and r.status != "unchanged"]
+    problems = [r for r in report.results if r.error and r.status != Status.UNCHANGED]
     for result in problems[:SHOWN_PROBLEMS]:
         click.echo(f"  row {result.line}: {result.status}: {result.error}")
     if len(problems) > SHOWN_PROBLEMS:

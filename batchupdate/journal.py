@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from batchupdate.kind import Change
+from batchupdate.kinds.base import Change
 from batchupdate.results import RowResult
 
 WRITING, DONE = "writing", "done"

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from batchupdate.results import FAILED, INVALID, SKIPPED, UNCHANGED, UPDATED
+from batchupdate.status import PROBLEMS, Status
 
 # What became of each sheet file.
 APPLIED = "applied"  # run to the end; every row updated or unchanged
@@ -25,8 +25,7 @@ REJECTED = "rejected"  # could not be read as a sheet; moved to the rejected fol
 REPEAT = "repeat"  # same bytes as a sheet processed before; archived, not applied
 ABORTED = "aborted"  # the run stopped on it (bad tokens, API unreachable); left in the inbox
 SHEET_STATUSES = (APPLIED, HAD_PROBLEMS, REJECTED, REPEAT, ABORTED)
-ROW_STATUSES = (UPDATED, UNCHANGED, INVALID, FAILED, SKIPPED)
-PROBLEM_STATUSES = frozenset({INVALID, FAILED, SKIPPED})
+ROW_STATUSES = (Status.UPDATED, Status.UNCHANGED, Status.INVALID, Status.FAILED, Status.SKIPPED)
 SHOWN_PROBLEMS = 50
 FORMATS = ("html", "md")
 
@@ -193,7 +192,7 @@ def rerun_command(sheet: SheetOutcome) -> str:
         return ""
     path = str(sheet.results)
     shown = f'"{path}"' if any(character.isspace() for character in path) else path
-    return f"batchupdate run {shown} --only {','.join(sorted(PROBLEM_STATUSES))}"
+    return f"batchupdate run {shown} --only {','.join(sorted(PROBLEMS))}"
 
 
 # --- HTML ---------------------------------------------------------------------------------------------

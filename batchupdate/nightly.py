@@ -27,7 +27,7 @@ import click
 
 from batchupdate.config import Connection
 from batchupdate.errors import InputError, LockedError
-from batchupdate.kind import all_kinds
+from batchupdate.kinds import all_kinds
 from batchupdate.locks import hold_lock, lock_path
 from batchupdate.logfile import REDACTED, protect, start_log, stop_log
 from batchupdate.morning_report import (
@@ -35,7 +35,6 @@ from batchupdate.morning_report import (
     APPLIED,
     FORMATS,
     HAD_PROBLEMS,
-    PROBLEM_STATUSES,
     REJECTED,
     REPEAT,
     SHOWN_PROBLEMS,
@@ -50,6 +49,7 @@ from batchupdate.pipeline import RUN, Job
 from batchupdate.results import COMMON_COLUMNS
 from batchupdate.session import DEFAULT_CONCURRENCY, connect, pacer_for, run_job
 from batchupdate.sheet import unneutralise
+from batchupdate.status import PROBLEMS
 
 log = logging.getLogger(__name__)
 
@@ -448,7 +448,7 @@ def read_problems(
         total = 0
         for cells in reader:
             line, status, error = cells[width : width + 3]
-            if status not in PROBLEM_STATUSES:
+            if status not in PROBLEMS:
                 continue
             total += 1
             if len(problems) < SHOWN_PROBLEMS:

@@ -24,15 +24,10 @@ from batchupdate.errors import (
     RunAbortedError,
 )
 from batchupdate.journal import DONE, Entry, Journal, row_hash
-from batchupdate.kind import Kind, Row, detect_kind, known_headers
+from batchupdate.kinds import detect_kind, known_headers
+from batchupdate.kinds.base import Kind, Row, Unresolved
 from batchupdate.locks import hold_lock
 from batchupdate.results import (
-    FAILED,
-    INVALID,
-    SKIPPED,
-    UNCHANGED,
-    UPDATED,
-    WOULD_UPDATE,
     ResultsWriter,
     RowResult,
     counts,
@@ -41,6 +36,7 @@ from batchupdate.results import (
     result_headers,
 )
 from batchupdate.sheet import Sheet, cell_text, header_key, read_sheet, unneutralise
+from batchupdate.status import PROBLEMS, Status
 from batchupdate.validate import find_duplicates, is_results_file, validate
 
 log = logging.getLogger(__name__)
@@ -88,7 +84,7 @@ class Report:
     def exit_code(self) -> int:
         if self.aborted:
             return 3
-        return 1 if any(r.status in (INVALID, FAILED, SKIPPED) for r in self.results) else 0
+        return 1 if any(r.status in PROBLEMS for r in self.results) else 0
 
 
 class Progress:
@@ -101,7 +97,7 @@ class Progress:
         """One more row decided, and how (its line is already in the results file)."""
 
 
-def load(job: Job) -> tuple[Sheet, Kind, Sheet]:
+def load(job: Job) -> tuple[Sheet, Kind[Any], Sheet]:
     """Read the sheet and pick its kind; for a results file, keep the rows --only asks for."""
     sheet = read_sheet(job.sheet, known_headers=known_headers(), sheet_name=job.sheet_name)
     kind = detect_kind(sheet, job.kind)
@@ -189,7 +185,9 @@ async def _execute(
             log.error("run aborted: %s", aborted)
             for row in rows:
                 if row.index not in record.decided:
-                    stopped = RowResult(row.index, row.line, SKIPPED, f"not attempted: the run stopped ({aborted})")
+                    stopped = RowResult(
+                        row.index, row.line, Status.SKIPPED, f"not attempted: the run stopped ({aborted})"
+                    )
                     record(stopped, durable=False)  # the next run should try these rows, not repeat "skipped"
         if api is not None:
             report.requests = dict(api.sent)
@@ -199,7 +197,7 @@ async def _execute(
             journal.finish(complete=aborted is None and len(record.decided) == len(sheet))
     report.results = [record.decided[index] for index in sorted(record.decided)]
     if job.mode == CHECK:  # check writes no file; its report lists the rows that passed as "valid"
-        report.results.extend(RowResult(row.index, row.line, "valid") for row in validation.rows)
+        report.results.extend(RowResult(row.index, row.line, Status.VALID) for row in validation.rows)
         report.results.sort(key=lambda result: result.index)
     report.seconds = clock() - started
     return report
@@ -250,17 +248,17 @@ class Recorder:
 
 
 async def _resolve_and_apply(
-    job: Job, kind: Kind, rows: Sequence[Row], api: Api, record: Recorder, in_flight: dict[int, Entry]
+    job: Job, kind: Kind[Any], rows: Sequence[Row], api: Api, record: Recorder, in_flight: dict[int, Entry]
 ) -> None:
     targets = await kind.resolve(api, rows)
-    found_targets = {index: target for index, target in targets.items() if not isinstance(target, str)}
+    found_targets = {index: target for index, target in targets.items() if not isinstance(target, Unresolved)}
     resolved = [row for row in rows if row.index in found_targets]
     duplicates = find_duplicates(resolved, kind, lambda row: found_targets[row.index].key)
     pending: list[tuple[Row, Any]] = []
     for row in rows:
         target = targets[row.index]
-        if isinstance(target, str):
-            record(RowResult(row.index, row.line, FAILED, target))
+        if isinstance(target, Unresolved):
+            record(RowResult(row.index, row.line, Status.FAILED, target.reason))
             continue
         found = kind.result_values(target)
         if row.index in duplicates:
@@ -270,26 +268,26 @@ async def _resolve_and_apply(
         changes = kind.compare(row, target)
         if not changes and row.index in in_flight:
             # Its write was sent just before the last run died, and re-reading shows it was applied.
-            record(in_flight[row.index].result(row.index).with_status(UPDATED))
+            record(in_flight[row.index].result(row.index).with_status(Status.UPDATED))
         elif not changes:
-            record(RowResult(row.index, row.line, UNCHANGED, found=found))
+            record(RowResult(row.index, row.line, Status.UNCHANGED, found=found))
         elif conflict := kind.conflict(row, target):
-            record(RowResult(row.index, row.line, FAILED, conflict, changes, found))
+            record(RowResult(row.index, row.line, Status.FAILED, conflict, changes, found))
         elif job.mode == PLAN:
-            record(RowResult(row.index, row.line, WOULD_UPDATE, changes=changes, found=found))
+            record(RowResult(row.index, row.line, Status.WOULD_UPDATE, changes=changes, found=found))
         else:
             pending.append((row, target))
     if job.max_changes is not None and len(pending) > job.max_changes:
         for row, target in pending[job.max_changes :]:
             reason = f"not attempted: --max-changes {job.max_changes} reached ({len(pending)} rows would change)"
             changes, found = kind.compare(row, target), kind.result_values(target)
-            record(RowResult(row.index, row.line, SKIPPED, reason, changes, found))
+            record(RowResult(row.index, row.line, Status.SKIPPED, reason, changes, found))
         pending = pending[: job.max_changes]
     if pending:
         await _apply_all(kind, pending, api, record)
 
 
-async def _apply_all(kind: Kind, pending: Sequence[tuple[Row, Any]], api: Api, record: Recorder) -> None:
+async def _apply_all(kind: Kind[Any], pending: Sequence[tuple[Row, Any]], api: Api, record: Recorder) -> None:
     queue: asyncio.Queue[tuple[Row, Any]] = asyncio.Queue()
     for item in pending:
         queue.put_nowait(item)
@@ -305,7 +303,7 @@ async def _apply_all(kind: Kind, pending: Sequence[tuple[Row, Any]], api: Api, r
                 record(stop.result)
             except RunAbortedError as exc:
                 aborted.append(exc)
-                stopped = RowResult(row.index, row.line, SKIPPED, f"not attempted: the run stopped ({exc})")
+                stopped = RowResult(row.index, row.line, Status.SKIPPED, f"not attempted: the run stopped ({exc})")
                 record(stopped, durable=False)
 
     workers = max(1, min(len(pending), api.concurrency))
@@ -323,7 +321,7 @@ class _StoppedAfter(Exception):
 
 
 async def apply_row(
-    kind: Kind,
+    kind: Kind[Any],
     row: Row,
     target: Any,
     api: Api,
@@ -339,35 +337,37 @@ async def apply_row(
     try:
         for attempt in range(1, attempts + 1):
             try:
-                before_write(row, result(UPDATED))
+                before_write(row, result(Status.UPDATED))
                 message = await kind.write(api, row, target)
                 log.info("row %d: written (%s)", row.line, message)
-                return result(UPDATED)
+                return result(Status.UPDATED)
             except AmbiguousWriteError as exc:
                 failure, maybe_written = exc, True
             except RejectedError as exc:
                 # A refusal does not prove nothing was written (aXcelerate has answered 400 to applied writes).
                 maybe_written = True
                 if await _settle(kind, row, target, api) is True:
-                    return result(UPDATED)
-                return result(FAILED, describe_error(exc))
+                    return result(Status.UPDATED)
+                return result(Status.FAILED, describe_error(exc))
             except RetriableApiError as exc:
-                return result(FAILED, f"{describe_error(exc)}; try the row again later")
+                return result(Status.FAILED, f"{describe_error(exc)}; try the row again later")
             settled = await _settle(kind, row, target, api)
             if settled is True:
                 log.info("row %d: %s, but re-reading shows the change was applied", row.line, failure)
-                return result(UPDATED)
+                return result(Status.UPDATED)
             if settled is None:
-                return result(FAILED, f"{describe_error(failure)}, and re-reading the record failed too: {UNSETTLED}")
+                return result(
+                    Status.FAILED, f"{describe_error(failure)}, and re-reading the record failed too: {UNSETTLED}"
+                )
             if attempt < attempts:
                 await api.backoff(attempt)
     except RunAbortedError as exc:
         if not maybe_written:
             raise
         reason = describe_error(failure) if failure else "aXcelerate refused the write"
-        raise _StoppedAfter(result(FAILED, f"{reason}, then the run stopped ({exc}): {UNSETTLED}"), exc) from exc
+        raise _StoppedAfter(result(Status.FAILED, f"{reason}, then the run stopped ({exc}): {UNSETTLED}"), exc) from exc
     return result(
-        FAILED,
+        Status.FAILED,
         f"{describe_error(failure) if failure else 'no answer'} on all {attempts} tries, and re-reading did not "
         "show the change applied; try the row again later",
     )
@@ -376,7 +376,7 @@ async def apply_row(
 UNSETTLED = "whether the change was applied is unknown; run the row again to settle it"
 
 
-async def _settle(kind: Kind, row: Row, target: Any, api: Api) -> bool | None:
+async def _settle(kind: Kind[Any], row: Row, target: Any, api: Api) -> bool | None:
     """True when the record now holds what the row asks, False when not, None when it cannot be read."""
     try:
         current = await kind.reread(api, row, target)

@@ -14,12 +14,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO
 
-from batchupdate.kind import Change
+from batchupdate.kinds.base import Change
 from batchupdate.sheet import header_key, neutralise
+from batchupdate.status import RESULT_STATUSES, Status
 
-UPDATED, UNCHANGED, WOULD_UPDATE = "updated", "unchanged", "would-update"
-INVALID, FAILED, SKIPPED = "invalid", "failed", "skipped"
-STATUSES = (UPDATED, UNCHANGED, WOULD_UPDATE, INVALID, FAILED, SKIPPED)
 COMMON_COLUMNS = ("row", "status", "error", "changes")
 
 
@@ -44,7 +42,7 @@ class RowResult:
 
 def result_headers() -> frozenset[str]:
     """Every column a results file adds, as header keys, for any kind."""
-    from batchupdate.kind import all_kinds
+    from batchupdate.kinds import all_kinds
 
     names = set(COMMON_COLUMNS)
     for kind in all_kinds().values():
@@ -63,7 +61,7 @@ def keep_previous(path: Path, now: dt.datetime) -> Path | None:
         return None
     with path.open(encoding="utf-8-sig", newline="") as handle:
         reader = csv.DictReader(handle)
-        recorded_writes = any(row.get("status") == UPDATED for row in reader)
+        recorded_writes = any(row.get("status") == Status.UPDATED for row in reader)
     if not recorded_writes:
         return None
     kept = path.with_name(f"{path.stem}.{now:%Y%m%d-%H%M%S}{path.suffix}")
@@ -111,7 +109,7 @@ class ResultsWriter:
 
 def counts(results: Iterable[RowResult]) -> dict[str, int]:
     """How many rows ended in each status, in the contract's order."""
-    tally = dict.fromkeys(STATUSES, 0)
+    tally: dict[str, int] = dict.fromkeys(RESULT_STATUSES, 0)
     for result in results:
         tally[result.status] = tally.get(result.status, 0) + 1
     return {status: number for status, number in tally.items() if number}

@@ -6,7 +6,7 @@ import csv
 from pathlib import Path
 
 from batchupdate.errors import InputError
-from batchupdate.kind import all_kinds
+from batchupdate.kinds import all_kinds
 
 
 def write_template(kind_name: str, path: Path) -> None:

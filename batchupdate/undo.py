@@ -12,9 +12,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from batchupdate.errors import InputError
-from batchupdate.kind import detect_kind, known_headers
-from batchupdate.results import UPDATED
+from batchupdate.kinds import detect_kind, known_headers
 from batchupdate.sheet import Sheet, neutralise, read_sheet, unneutralise
+from batchupdate.status import Status
 
 
 @dataclass
@@ -41,7 +41,7 @@ def write_undo_sheet(results: Path, out: Path | None = None, kind_name: str | No
     undo = UndoSheet(path=path, kind=kind.name)
     lines: list[list[str]] = []
     for record in sheet.frame.map(unneutralise).to_dict("records"):
-        if _text(record[cells["status"]]) != UPDATED:
+        if _text(record[cells["status"]]) != Status.UPDATED:
             continue
         line = _text(record[cells["row"]])
         changed = [part.split(":", 1)[0].strip() for part in _text(record[cells["changes"]]).split(";")]

@@ -10,6 +10,7 @@ from collections import defaultdict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from itertools import compress, count, repeat
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -18,12 +19,10 @@ from pandera.errors import SchemaErrors
 
 from batchupdate.cells import CellError, clean_text
 from batchupdate.errors import InputError
-from batchupdate.kind import UNREADABLE, Column, Kind, Row
+from batchupdate.kinds.base import UNREADABLE, Column, Kind, Row
 from batchupdate.results import COMMON_COLUMNS
 from batchupdate.sheet import Sheet, header_key, paused_garbage_collection
-
-INVALID = "invalid"
-SKIPPED = "skipped"
+from batchupdate.status import Status
 
 
 @dataclass(frozen=True)
@@ -42,7 +41,7 @@ class Validation:
     verdicts: dict[int, Verdict]
 
 
-def canonical_frame(sheet: Sheet, kind: Kind) -> pd.DataFrame:
+def canonical_frame(sheet: Sheet, kind: Kind[Any]) -> pd.DataFrame:
     """The sheet's cells under the kind's column names; an InputError if a needed column is missing."""
     found: dict[str, str] = {}
     written = sheet.written or sheet.headers
@@ -80,14 +79,14 @@ def is_results_file(sheet: Sheet) -> bool:
 
 
 @paused_garbage_collection()
-def validate(sheet: Sheet, kind: Kind) -> Validation:
+def validate(sheet: Sheet, kind: Kind[Any]) -> Validation:
     """Check every cell and row rule, then settle duplicates among the rows that passed."""
     frame = canonical_frame(sheet, kind)
     parsed, reasons = _parse_columns(frame, kind)
     problems = _schema_problems(frame, parsed, reasons, kind)
     for index, message in _oversized_cells(sheet).items():
         problems.setdefault(index, []).append(message)
-    verdicts = {index: Verdict(INVALID, "; ".join(messages)) for index, messages in problems.items()}
+    verdicts = {index: Verdict(Status.INVALID, "; ".join(messages)) for index, messages in problems.items()}
     names, lines = list(parsed.columns), sheet.lines
     # Each row's values as a dict, built by map and zip in C rather than a Python loop over 100,000 rows.
     values = map(dict, map(zip, repeat(names), zip(*(parsed[name].tolist() for name in names), strict=True)))
@@ -127,7 +126,7 @@ def _oversized_cells(sheet: Sheet) -> dict[int, str]:
     return oversized
 
 
-def _parse_columns(frame: pd.DataFrame, kind: Kind) -> tuple[pd.DataFrame, dict[str, pd.Series]]:
+def _parse_columns(frame: pd.DataFrame, kind: Kind[Any]) -> tuple[pd.DataFrame, dict[str, pd.Series]]:
     """Each column parsed once per distinct value: typed values, and for cells that do not parse, why."""
     parsed: dict[str, pd.Series] = {}
     reasons: dict[str, pd.Series] = {}
@@ -160,7 +159,7 @@ def _parse_columns(frame: pd.DataFrame, kind: Kind) -> tuple[pd.DataFrame, dict[
 
 
 def find_duplicates(
-    rows: Iterable[Row], kind: Kind, identity: Callable[[Row], tuple[object, ...]]
+    rows: Iterable[Row], kind: Kind[Any], identity: Callable[[Row], tuple[object, ...]]
 ) -> dict[int, Verdict]:
     """Rows aiming at the same record: agreeing repeats are skipped, disagreeing ones all invalid."""
     rows = list(rows)
@@ -179,20 +178,21 @@ def find_duplicates(
             first = group[0]
             for row in group[1:]:
                 verdicts[row.index] = Verdict(
-                    SKIPPED, f"duplicate of row {first.line} ({kind.describe(row)}); only row {first.line} is applied"
+                    Status.SKIPPED,
+                    f"duplicate of row {first.line} ({kind.describe(row)}); only row {first.line} is applied",
                 )
             continue
         for row in group:
             others = [str(other.line) for other in group if other is not row]
             named = f"row {others[0]}" if len(others) == 1 else f"rows {', '.join(others)}"
             verdicts[row.index] = Verdict(
-                INVALID,
+                Status.INVALID,
                 f"conflicts with {named}: same {kind.describe(row)} but different values; keep one of them",
             )
     return verdicts
 
 
-def _schema(kind: Kind, parsed: pd.DataFrame, reasons: dict[str, pd.Series]) -> pa.DataFrameSchema:
+def _schema(kind: Kind[Any], parsed: pd.DataFrame, reasons: dict[str, pd.Series]) -> pa.DataFrameSchema:
     """The kind's sheet as a pandera schema: per-column cell checks, then the rules across a row."""
     columns = {
         column.name: pa.Column(bool, checks=_cell_checks(column, parsed, reasons))
@@ -212,7 +212,7 @@ def _cell_checks(column: Column, parsed: pd.DataFrame, reasons: dict[str, pd.Ser
 
 
 def _schema_problems(
-    frame: pd.DataFrame, parsed: pd.DataFrame, reasons: dict[str, pd.Series], kind: Kind
+    frame: pd.DataFrame, parsed: pd.DataFrame, reasons: dict[str, pd.Series], kind: Kind[Any]
 ) -> dict[int, list[str]]:
     # pandera sees, per cell, whether it parsed (each distinct value parsed once, above): a frame of booleans
     # keeps its null and dtype handling cheap at 100,000 rows; the rules look at the parsed values.
@@ -225,7 +225,7 @@ def _schema_problems(
 
 
 def _explain(
-    failures: pd.DataFrame, frame: pd.DataFrame, reasons: dict[str, pd.Series], kind: Kind
+    failures: pd.DataFrame, frame: pd.DataFrame, reasons: dict[str, pd.Series], kind: Kind[Any]
 ) -> dict[int, list[str]]:
     columns = {column.name: column for column in kind.columns}
     rules = {f"rule:{rule.name}": rule for rule in kind.rules}

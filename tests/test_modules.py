@@ -14,8 +14,8 @@ from fakes import endpoint, form_of, json_response, make_api, query_of, referenc
 
 from batchupdate.client import Api
 from batchupdate.errors import InputError
-from batchupdate.kind import Change, Row
-from batchupdate.modules import ModuleEnrolment, Modules
+from batchupdate.kinds.base import Change, Row, Unresolved
+from batchupdate.kinds.learning_plan import ModuleEnrolment, Modules
 
 PARSERS = {column.name: column.parse for column in Modules.columns}
 ACCESS_FIELD = "learningmoduleenrolments.accessoverride"
@@ -300,16 +300,18 @@ def test_a_module_is_found_by_its_enrolment_id_too() -> None:
 def test_an_unknown_module_name_fails_listing_the_students_modules() -> None:
     reports = FakeReports(plan_modules())
     [failure] = resolve(reports, [student_row("Module 9 - Fire Safety", access="locked")]).values()
-    assert isinstance(failure, str)
-    assert "Module 9 - Fire Safety" in failure
-    assert "Module 1 - Workplace Safety; Module 2 - Risk Assessment" in failure
+    assert isinstance(failure, Unresolved)
+    assert "Module 9 - Fire Safety" in failure.reason
+    assert "Module 1 - Workplace Safety; Module 2 - Risk Assessment" in failure.reason
 
 
 def test_a_student_with_no_modules_in_the_class_fails_naming_contact_class_and_statuses() -> None:
     reports = FakeReports(plan_modules())
     [failure] = resolve(reports, [student_row(class_id="39999", access="locked")]).values()
-    assert isinstance(failure, str)
-    assert "contact 700001" in failure and "class 39999" in failure and "--module-status" in failure
+    assert isinstance(failure, Unresolved)
+    assert (
+        "contact 700001" in failure.reason and "class 39999" in failure.reason and "--module-status" in failure.reason
+    )
 
 
 def test_a_failed_report_fails_its_rows_with_the_reports_message() -> None:
@@ -322,9 +324,9 @@ def test_a_failed_report_fails_its_rows_with_the_reports_message() -> None:
     asyncio.run(kind.prepare(api, None))
     rows = [student_row("Module 1", access="locked")]
     [failure] = asyncio.run(kind.resolve(api, rows)).values()
-    assert isinstance(failure, str)
-    assert "could not run the module report" in failure
-    assert "Invalid filter field." in failure
+    assert isinstance(failure, Unresolved)
+    assert "could not run the module report" in failure.reason
+    assert "Invalid filter field." in failure.reason
 
 
 def test_a_report_answered_in_pages_is_read_to_the_end() -> None:
@@ -467,7 +469,7 @@ def test_the_official_report_run_sample_parses_without_error() -> None:
     rows = [student_row("Module 1", access="locked")]
     [failure] = asyncio.run(kind.resolve(make_api(handler), rows)).values()
     # Its rows are a qualification report's, with no module columns: no module, but no crash either.
-    assert isinstance(failure, str) and "no module enrolments" in failure
+    assert isinstance(failure, Unresolved) and "no module enrolments" in failure.reason
 
 
 def test_the_official_report_field_sample_gives_its_value_options() -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from batchupdate.cells import CellError
-from batchupdate.outcomes import parse_outcome, short_code
+from batchupdate.kinds.outcomes import parse_outcome, short_code
 
 
 @pytest.mark.parametrize(

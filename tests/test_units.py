@@ -21,8 +21,8 @@ from fakes import (
 )
 
 from batchupdate.errors import RejectedError
-from batchupdate.kind import Change, Row
-from batchupdate.units import UnitEnrolment, Units, units_by_student
+from batchupdate.kinds.base import Change, Row, Unresolved
+from batchupdate.kinds.units import UnitEnrolment, Units, units_by_student
 
 UNITS = Units()
 PARSERS = {column.name: column.parse for column in UNITS.columns}
@@ -184,16 +184,16 @@ def test_a_student_not_in_the_class_fails_naming_contact_and_class(students: int
     fake = class_of(2)
     rows = rows_for([799999] + [700000 + i for i in range(1, students)])
     failure = resolve(fake, rows)[0]
-    assert isinstance(failure, str)
-    assert "contact 799999 is not enrolled in class 31001" in failure
+    assert isinstance(failure, Unresolved)
+    assert "contact 799999 is not enrolled in class 31001" in failure.reason
 
 
 def test_a_unit_the_student_does_not_have_fails_listing_their_units() -> None:
     fake = class_of(1)
     failure = resolve(fake, [unit_row(0, contact_id="700001", class_id="31001", unit_code="HLTAID011", outcome="C")])[0]
-    assert isinstance(failure, str)
-    assert "HLTAID011" in failure
-    assert "BSBCUS403, BSBWHS411" in failure
+    assert isinstance(failure, Unresolved)
+    assert "HLTAID011" in failure.reason
+    assert "BSBCUS403, BSBWHS411" in failure.reason
 
 
 def test_a_unit_is_found_by_its_id_too() -> None:
@@ -217,9 +217,9 @@ def resolve_with_a_bad_class() -> dict[int, Any]:
 
 def test_a_failed_lookup_fails_only_that_classs_rows_saying_why() -> None:
     targets = resolve_with_a_bad_class()
-    assert isinstance(targets[0], str)
-    assert "could not look up" in targets[0] and "HTTP 400" in targets[0]
-    assert "instanceID is not a valid class." in targets[0]
+    assert isinstance(targets[0], Unresolved)
+    assert "could not look up" in targets[0].reason and "HTTP 400" in targets[0].reason
+    assert "instanceID is not a valid class." in targets[0].reason
     assert isinstance(targets[1], UnitEnrolment)
 
 

@@ -11,11 +11,13 @@ import openpyxl
 import pytest
 
 from batchupdate.errors import InputError
-from batchupdate.kind import Kind, known_headers
-from batchupdate.modules import Modules
+from batchupdate.kinds import known_headers
+from batchupdate.kinds.base import Kind
+from batchupdate.kinds.learning_plan import Modules
+from batchupdate.kinds.units import Units
 from batchupdate.sheet import Sheet, read_sheet
-from batchupdate.units import Units
-from batchupdate.validate import INVALID, SKIPPED, Validation, Verdict, validate
+from batchupdate.status import Status
+from batchupdate.validate import Validation, Verdict, validate
 
 UNITS_HEADER = "contact_id,class_id,unit_code,outcome,start_date,end_date"
 MODULES_HEADER = "contact_id,class_id,module_name,access,start_date,end_date"
@@ -80,7 +82,7 @@ def test_every_bad_row_is_reported_at_once_with_column_value_and_fix(tmp_path: P
     }
     assert sorted(verdicts) == sorted(expected)
     for line, (column_and_value, fix) in expected.items():
-        assert verdicts[line].status == INVALID
+        assert verdicts[line].status == Status.INVALID
         assert column_and_value in verdicts[line].error
         assert fix in verdicts[line].error
     assert sorted(values_by_line(validation)) == [3, 9]
@@ -137,7 +139,7 @@ def test_several_problems_in_one_row_are_listed_in_column_order(tmp_path: Path) 
 def test_row_rules_make_a_row_invalid(tmp_path: Path, row: str, message: str) -> None:
     sheet, validation = check(tmp_path, f"{UNITS_HEADER}\n{row}\n", Units())
     verdict = verdicts_by_line(sheet, validation)[2]
-    assert verdict.status == INVALID
+    assert verdict.status == Status.INVALID
     assert message in verdict.error
     assert validation.rows == ()
 
@@ -306,7 +308,7 @@ def test_xlsx_date_cells_become_dates_and_a_time_of_day_is_invalid(tmp_path: Pat
         dt.date(2026, 11, 25),
     )
     verdict = verdicts_by_line(sheet, validation)[3]
-    assert verdict.status == INVALID
+    assert verdict.status == Status.INVALID
     assert "start_date '2026-02-03 09:30:00' has a time of day" in verdict.error
 
 
@@ -324,7 +326,7 @@ def test_agreeing_duplicate_is_skipped_naming_the_first_rows_line(tmp_path: Path
     )
     verdicts = verdicts_by_line(sheet, validation)
     assert list(verdicts) == [5]
-    assert verdicts[5].status == SKIPPED
+    assert verdicts[5].status == Status.SKIPPED
     assert "duplicate of row 3" in verdicts[5].error
     assert "contact 700001, class 31001, unit BSBWHS411" in verdicts[5].error
     assert "only row 3 is applied" in verdicts[5].error
@@ -343,7 +345,7 @@ def test_disagreeing_duplicates_are_all_invalid_naming_each_other(tmp_path: Path
     )
     verdicts = verdicts_by_line(sheet, validation)
     assert sorted(verdicts) == [2, 4, 5]
-    assert all(verdict.status == INVALID for verdict in verdicts.values())
+    assert all(verdict.status == Status.INVALID for verdict in verdicts.values())
     assert "conflicts with rows 4, 5" in verdicts[2].error
     assert "conflicts with rows 2, 5" in verdicts[4].error
     assert "conflicts with rows 2, 4" in verdicts[5].error
@@ -398,7 +400,7 @@ def test_module_access_words_in_any_case(tmp_path: Path, cell: str, access: str 
 def test_unknown_access_word_is_invalid_with_the_words_to_use(tmp_path: Path, cell: str) -> None:
     sheet, validation = check(tmp_path, f"{MODULES_HEADER}\n700001,32001,Module 1,{cell},,\n", Modules())
     verdict = verdicts_by_line(sheet, validation)[2]
-    assert verdict.status == INVALID
+    assert verdict.status == Status.INVALID
     assert f"access '{cell}' is not an access word" in verdict.error
     assert "use unlocked, locked or clear" in verdict.error
 
@@ -419,7 +421,7 @@ def test_module_rows_differing_only_in_name_spacing_or_case_are_duplicates(tmp_p
         Modules(),
     )
     verdict = verdicts_by_line(sheet, validation)[3]
-    assert verdict.status == SKIPPED
+    assert verdict.status == Status.SKIPPED
     assert "duplicate of row 2" in verdict.error
 
 
@@ -445,5 +447,5 @@ def test_module_rows_differing_only_in_name_spacing_or_case_are_duplicates(tmp_p
 def test_module_row_rules(tmp_path: Path, row: str, message: str) -> None:
     sheet, validation = check(tmp_path, f"{MODULES_HEADER}\n{row}\n", Modules())
     verdict = verdicts_by_line(sheet, validation)[2]
-    assert verdict.status == INVALID
+    assert verdict.status == Status.INVALID
     assert message in verdict.error

@@ -23,9 +23,10 @@ from pathlib import Path
 from batchupdate.config import Connection
 from batchupdate.errors import InputError
 from batchupdate.pipeline import CHECK, PLAN, RUN, Job, Progress, Report, load
-from batchupdate.results import FAILED, RowResult, result_headers
+from batchupdate.results import RowResult, result_headers
 from batchupdate.session import DEFAULT_CONCURRENCY, run_job
 from batchupdate.sheet import cell_text, header_key, unneutralise
+from batchupdate.status import Status
 
 log = logging.getLogger(__name__)
 
@@ -297,7 +298,7 @@ class Registry:
             "Re-run failed rows",
             earlier.results_path,
             "rerun.results.csv",
-            only=frozenset({FAILED}),
+            only=frozenset({Status.FAILED}),
             parent=earlier.id,
         )
 

@@ -12,7 +12,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 from batchupdate.pipeline import PLAN, RUN
-from batchupdate.results import FAILED, UNCHANGED, WOULD_UPDATE
+from batchupdate.status import Status
 from batchupdate.web.jobs import RUNNING, SheetRow, SheetView, Upload, WebJob
 
 STEPS = ("Upload", "Check", "Plan", "Apply", "Results")
@@ -284,7 +284,7 @@ def _job_actions(job: WebJob, busy: WebJob | None) -> str:
         return ""
     numbers = job.report.counts
     if job.mode == PLAN:
-        changing = numbers.get(WOULD_UPDATE, 0)
+        changing = numbers.get(Status.WOULD_UPDATE, 0)
         if busy is not None:
             return f'<p class="notice warn">Running now: <a href="/jobs/{h(busy.id)}">{h(busy.label)}</a></p>'
         label = f"Apply {changing} change{'s' if changing != 1 else ''}" if changing else "Apply (nothing to change)"
@@ -297,10 +297,10 @@ def _job_actions(job: WebJob, busy: WebJob | None) -> str:
         f'title="{h(job.results_path.name)}">Download results</a>'
     )
     rerun = ""
-    if numbers.get(FAILED, 0) and busy is None:
+    if numbers.get(Status.FAILED, 0) and busy is None:
         rerun = f"""<form method="post" action="/jobs/{h(job.id)}/rerun">
-      <button type="submit" class="primary" id="rerun-button">Re-run {numbers[FAILED]} failed row{
-            "s" if numbers[FAILED] != 1 else ""}</button></form>"""
+      <button type="submit" class="primary" id="rerun-button">Re-run {numbers[Status.FAILED]} failed row{
+            "s" if numbers[Status.FAILED] != 1 else ""}</button></form>"""
     return f'<div class="actions">{download}{rerun}</div>'
 
 
@@ -366,7 +366,7 @@ def _row(row: SheetRow, changes: bool) -> str:
     details = _changes(row.changes) if changes else ""
     if row.error:
         details += f'<div class="error">{h(row.error)}</div>'
-    elif row.status == UNCHANGED:
+    elif row.status == Status.UNCHANGED:
         details = '<span class="muted">already so: nothing sent</span>'
     return (
         f'<tr class="st-{h(row.status)}" data-status="{h(row.status)}" data-line="{row.line}">'

@@ -1,6 +1,6 @@
-"""What a sheet kind (units, modules) must provide to the shared pipeline, and how a kind is chosen.
+"""What a sheet kind must provide to the shared pipeline, and the types every kind shares.
 
-Everything else (reading, validation, pacing, retries, results) is the same for both kinds.
+Everything else (reading, validation, pacing, retries, results) is the same for every kind.
 """
 
 from __future__ import annotations
@@ -8,13 +8,11 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 import pandas as pd
 
 from batchupdate.cells import clean_text
-from batchupdate.errors import InputError
-from batchupdate.sheet import Sheet, header_key
 
 if TYPE_CHECKING:
     from batchupdate.client import Api
@@ -67,17 +65,29 @@ class Change:
         return f"{self.column}: {self.before or '(blank)'} -> {self.after or '(blank)'}"
 
 
-class Target(Protocol):
+class Record(Protocol):
     """The live record a row resolves to."""
 
     @property
-    def key(self) -> tuple[object, ...]: ...
+    def key(self) -> tuple[object, ...]:
+        """What makes two records the same one (two rows resolving to one key are duplicates)."""
 
 
-class Kind(Protocol):
+@dataclass(frozen=True)
+class Unresolved:
+    """A row whose record could not be found, and why, in a sentence that names the fix."""
+
+    reason: str
+
+
+RecordT = TypeVar("RecordT", bound=Record)
+
+
+class Kind(Protocol[RecordT]):
     """A sheet kind: its columns, how rows find their records, and how a record is changed."""
 
     name: str
+    distinctive: frozenset[str]  # columns only this kind has: they tell its sheets apart
     columns: tuple[Column, ...]
     template_columns: tuple[str, ...]
     required: tuple[tuple[str, ...], ...]  # each group: at least one of these columns must be present
@@ -95,62 +105,26 @@ class Kind(Protocol):
     async def prepare(self, api: Api, statuses: Sequence[str] | None) -> None:
         """Learn what resolving needs once per run (report fields, status ids); InputError if misused."""
 
-    async def resolve(self, api: Api, rows: Sequence[Row]) -> dict[int, Target | str]:
+    async def resolve(self, api: Api, rows: Sequence[Row]) -> dict[int, RecordT | Unresolved]:
         """Find each row's live record (by row index), or say why it cannot be found."""
 
-    def compare(self, row: Row, target: Any) -> list[Change]:
+    def compare(self, row: Row, record: RecordT) -> list[Change]:
         """What the row would change on the record; empty when it already holds."""
 
-    def conflict(self, row: Row, target: Any) -> str | None:
+    def conflict(self, row: Row, record: RecordT) -> str | None:
         """Why the write would be refused even though the row is valid (e.g. end before current start)."""
 
-    async def write(self, api: Api, row: Row, target: Any) -> str:
+    async def write(self, api: Api, row: Row, record: RecordT) -> str:
         """Send the change; return the essentials of aXcelerate's answer for the record."""
 
-    async def reread(self, api: Api, row: Row, target: Any) -> Any:
+    async def reread(self, api: Api, row: Row, record: RecordT) -> RecordT | None:
         """The record as aXcelerate holds it now (None when it is gone)."""
 
-    def result_values(self, target: Any | None) -> dict[str, str]:
+    def result_values(self, record: RecordT | None) -> dict[str, str]:
         """The resolved ids and before-values for the results file."""
 
     def restore(self, column: str, before: str) -> str | None:
         """The cell that puts a before-value back, or None when a sheet cannot express it."""
-
-
-def all_kinds() -> dict[str, Kind]:
-    """A fresh instance of each kind (a kind may remember lookups during one run)."""
-    from batchupdate.modules import Modules
-    from batchupdate.units import Units
-
-    return {"units": Units(), "modules": Modules()}
-
-
-def known_headers() -> set[str]:
-    """Every header any kind recognises, for finding the header row."""
-    headers = {"row", "status"}
-    for kind in all_kinds().values():
-        headers.update(column.name for column in kind.columns)
-    return headers
-
-
-def detect_kind(sheet: Sheet, requested: str | None) -> Kind:
-    """The kind named by --kind, or the one whose distinctive columns the sheet has."""
-    kinds = all_kinds()
-    if requested:
-        return kinds[requested]
-    keys = {header_key(header) for header in sheet.headers}
-    unit_columns = {"unitcode", "unitid", "outcome"}
-    module_columns = {"modulename", "moduleenrolmentid", "access"}
-    has_units, has_modules = bool(keys & unit_columns), bool(keys & module_columns)
-    if has_units and not has_modules:
-        return kinds["units"]
-    if has_modules and not has_units:
-        return kinds["modules"]
-    found = ", ".join(sheet.headers)
-    raise InputError(
-        f"{sheet.path.name}: cannot tell whether this is a units or a modules sheet from its columns ({found}); "
-        "add --kind units or --kind modules"
-    )
 
 
 class _Unreadable:

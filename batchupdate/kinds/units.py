@@ -16,8 +16,18 @@ from typing import Any
 from batchupdate.cells import CellError, as_int, clean_text, parse_date, parse_date_time, parse_id
 from batchupdate.client import Api, describe_error
 from batchupdate.errors import ApiError, InputError, RejectedError, RetriableApiError
-from batchupdate.kind import DATES_IN_ORDER, Change, Column, Row, RowRule, blank_cells, dates_conflict, format_date
-from batchupdate.outcomes import parse_outcome, short_code
+from batchupdate.kinds.base import (
+    DATES_IN_ORDER,
+    Change,
+    Column,
+    Row,
+    RowRule,
+    Unresolved,
+    blank_cells,
+    dates_conflict,
+    format_date,
+)
+from batchupdate.kinds.outcomes import parse_outcome, short_code
 
 ENROLMENTS_PATH = "/course/enrolments"
 UPDATE_PATH = "/course/enrolment"
@@ -59,6 +69,7 @@ class Units:
     """The units sheet kind."""
 
     name: str = "units"
+    distinctive: frozenset[str] = frozenset({"unit_code", "unit_id", "outcome"})
     columns: tuple[Column, ...] = (
         Column("contact_id", parse_id, "700001", required=True),
         Column("class_id", parse_id, "31001", required=True),
@@ -116,7 +127,7 @@ class Units:
         if statuses:
             raise InputError("--module-status is for modules sheets; this is a units sheet")
 
-    async def resolve(self, api: Api, rows: Sequence[Row]) -> dict[int, Any]:
+    async def resolve(self, api: Api, rows: Sequence[Row]) -> dict[int, UnitEnrolment | Unresolved]:
         contacts_by_class: dict[int, set[int]] = defaultdict(set)
         for row in rows:
             contacts_by_class[row["class_id"]].add(row["contact_id"])
@@ -151,13 +162,13 @@ class Units:
 
     def _match(
         self, row: Row, found: Mapping[tuple[int, int], list[UnitEnrolment]], errors: Mapping[tuple[int, int], str]
-    ) -> UnitEnrolment | str:
+    ) -> UnitEnrolment | Unresolved:
         contact_id, class_id = row["contact_id"], row["class_id"]
         if (contact_id, class_id) in errors:
-            return errors[(contact_id, class_id)]
+            return Unresolved(errors[(contact_id, class_id)])
         units = found.get((contact_id, class_id))
         if units is None:
-            return (
+            return Unresolved(
                 f"contact {contact_id} is not enrolled in class {class_id}; check contact_id and class_id "
                 "against the class's enrolments in aXcelerate"
             )
@@ -217,7 +228,7 @@ class Units:
         }
 
 
-def match_unit(row: Row, units: Sequence[UnitEnrolment]) -> UnitEnrolment | str:
+def match_unit(row: Row, units: Sequence[UnitEnrolment]) -> UnitEnrolment | Unresolved:
     """The row's unit among a student's unit enrolments, or why none matches."""
     wanted_id, wanted_code = row["unit_id"], row["unit_code"]
     matches = [
@@ -228,10 +239,10 @@ def match_unit(row: Row, units: Sequence[UnitEnrolment]) -> UnitEnrolment | str:
     if len(matches) == 1:
         return matches[0]
     if len(matches) > 1:
-        return f"{len(matches)} unit enrolments match; give unit_id to pick one"
+        return Unresolved(f"{len(matches)} unit enrolments match; give unit_id to pick one")
     codes = ", ".join(sorted({unit.unit_code for unit in units})) or "none"
     named = " / ".join(str(value) for value in (wanted_code, wanted_id) if value is not None)
-    return (
+    return Unresolved(
         f"unit {named} is not in contact {row['contact_id']}'s enrolment in class {row['class_id']}; "
         f"their units are {codes}"
     )

@@ -12,12 +12,23 @@ import datetime as dt
 import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from enum import StrEnum
 from typing import Any
 
 from batchupdate.cells import CellError, as_int, clean_text, parse_date, parse_id
 from batchupdate.client import Api, describe_error, truncate
 from batchupdate.errors import InputError, RejectedError, RetriableApiError
-from batchupdate.kind import DATES_IN_ORDER, Change, Column, Row, RowRule, blank_cells, dates_conflict, format_date
+from batchupdate.kinds.base import (
+    DATES_IN_ORDER,
+    Change,
+    Column,
+    Row,
+    RowRule,
+    Unresolved,
+    blank_cells,
+    dates_conflict,
+    format_date,
+)
 
 REPORT = "learningModuleEnrolments"
 RUN_PATH, FIELDS_PATH, FIELD_PATH = "/report/run", "/report/fields", "/report/field"
@@ -42,19 +53,34 @@ VIEW_FIELDS = (
     "enrolments.dateenrolled",
     "enrolments.learningplanname",
 )
-ACCESS_WORDS = {"unlocked": "true", "locked": "false", "clear": ""}
+
+
+class Access(StrEnum):
+    """What a sheet's access cell may ask for; ``override`` is the accessOverride value that does it."""
+
+    UNLOCKED = "unlocked"
+    LOCKED = "locked"
+    CLEAR = "clear"
+
+    @property
+    def override(self) -> str:
+        return {"unlocked": "true", "locked": "false", "clear": ""}[self.value]
+
+
+# A module's accessOverride as the results show it; "none" once cleared, "unknown" if the report cannot show it.
 ACCESS_SHOWN = {"true": "unlocked", "false": "locked", "": "none"}
 UNKNOWN = "unknown"
 
 
-def parse_access(cell: object) -> str | None:
+def parse_access(cell: object) -> Access | None:
     """unlocked, locked or clear (any case); blank leaves the access override alone."""
     text = clean_text(cell).lower()
     if not text:
         return None
-    if text not in ACCESS_WORDS:
-        raise CellError("is not an access word; use unlocked, locked or clear (or leave it blank)")
-    return text
+    try:
+        return Access(text)
+    except ValueError:
+        raise CellError("is not an access word; use unlocked, locked or clear (or leave it blank)") from None
 
 
 def parse_module_name(cell: object) -> str | None:
@@ -94,6 +120,7 @@ class Modules:
     """The modules sheet kind; remembers the report's field names and status ids for one run."""
 
     name: str = "modules"
+    distinctive: frozenset[str] = frozenset({"module_name", "module_enrolment_id", "access"})
     columns: tuple[Column, ...] = (
         Column("contact_id", parse_id, "700001", required=True),
         Column("class_id", parse_id, "32001", required=True),
@@ -167,7 +194,7 @@ class Modules:
         if statuses:
             self.status_ids, self.status_names = await _status_ids(api, statuses)
 
-    async def resolve(self, api: Api, rows: Sequence[Row]) -> dict[int, Any]:
+    async def resolve(self, api: Api, rows: Sequence[Row]) -> dict[int, ModuleEnrolment | Unresolved]:
         contacts = sorted({row["contact_id"] for row in rows})
         classes = sorted({row["class_id"] for row in rows})
         chunks = [
@@ -187,12 +214,15 @@ class Modules:
                 found.setdefault((module.contact_id, module.class_id), []).append(module)
 
         await asyncio.gather(*(run_chunk(chunk) for chunk in chunks))
-        return {row.index: errors.get(row["contact_id"]) or self._match(row, found) for row in rows}
+        return {
+            row.index: Unresolved(errors[row["contact_id"]]) if row["contact_id"] in errors else self._match(row, found)
+            for row in rows
+        }
 
-    def _match(self, row: Row, found: Mapping[tuple[int, int], list[ModuleEnrolment]]) -> ModuleEnrolment | str:
+    def _match(self, row: Row, found: Mapping[tuple[int, int], list[ModuleEnrolment]]) -> ModuleEnrolment | Unresolved:
         modules = found.get((row["contact_id"], row["class_id"]), [])
         if not modules:
-            return (
+            return Unresolved(
                 f"contact {row['contact_id']} has no module enrolments that are {self.status_names} in class "
                 f"{row['class_id']}; check contact_id and class_id (or choose statuses with --module-status)"
             )
@@ -207,9 +237,11 @@ class Modules:
             return matches[0]
         names = "; ".join(sorted(module.module_name for module in modules))
         if len(matches) > 1:
-            return f"{len(matches)} modules match that name; give module_enrolment_id to pick one (modules: {names})"
+            return Unresolved(
+                f"{len(matches)} modules match that name; give module_enrolment_id to pick one (modules: {names})"
+            )
         asked = clean_text(row["module_name"] or row["module_enrolment_id"])
-        return (
+        return Unresolved(
             f"no module {asked!r} for contact {row['contact_id']} in class {row['class_id']}; "
             f"their modules are: {names}"
         )
@@ -217,7 +249,7 @@ class Modules:
     def compare(self, row: Row, target: ModuleEnrolment) -> list[Change]:
         changes = []
         if row["access"] is not None:
-            wanted = ACCESS_WORDS[row["access"]]
+            wanted = row["access"].override
             if target.access is None:
                 changes.append(Change("access", UNKNOWN, ACCESS_SHOWN[wanted]))
             elif target.access != wanted:
@@ -241,7 +273,7 @@ class Modules:
         }
         changed = {change.column for change in self.compare(row, target)}
         if "access" in changed:
-            form["accessOverride"] = ACCESS_WORDS[row["access"]]  # "" clears: present-but-empty is a change
+            form["accessOverride"] = row["access"].override  # "" clears: present-but-empty is a change
         if "start_date" in changed:
             form["startDate"] = format_date(row["start_date"])
         if "end_date" in changed:
@@ -256,7 +288,7 @@ class Modules:
 
     def restore(self, column: str, before: str) -> str | None:
         if column == "access":
-            return {"unlocked": "unlocked", "locked": "locked", "none": "clear"}.get(before)
+            return {"unlocked": Access.UNLOCKED, "locked": Access.LOCKED, "none": Access.CLEAR}.get(before)
         return before or None
 
     def result_values(self, target: ModuleEnrolment | None) -> dict[str, str]:
