@@ -7,28 +7,23 @@ import logging
 from collections.abc import Iterable
 from pathlib import Path
 
-REDACTED = "[redacted]"
+from batchupdate.redact import Redactor
 
 
 class Redact(logging.Filter):
-    """Replaces each secret in a log record's final text."""
+    """Scrubs the secrets (and any credential a server echoed) from a log record's final text."""
 
     def __init__(self, secrets: Iterable[str]) -> None:
         super().__init__()
-        self.secrets = [secret for secret in secrets if secret]
+        self.redact = Redactor(secrets)
 
     def filter(self, record: logging.LogRecord) -> bool:
-        text = record.getMessage()
-        for secret in self.secrets:
-            text = text.replace(secret, REDACTED)
+        text = self.redact(record.getMessage())
         record.msg, record.args = text, None
         if record.exc_info:
             # Tracebacks can quote headers; keep only the exception's type and scrubbed message.
             error = record.exc_info[1]
-            message = str(error)
-            for secret in self.secrets:
-                message = message.replace(secret, REDACTED)
-            record.msg = f"{text} [{type(error).__name__}: {message}]"
+            record.msg = f"{text} [{type(error).__name__}: {self.redact(str(error))}]"
             record.exc_info = None
             record.exc_text = None
         return True

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import csv
 import datetime as dt
 import hashlib
 import json
@@ -27,9 +26,8 @@ import click
 
 from batchupdate.config import Connection
 from batchupdate.errors import InputError, LockedError
-from batchupdate.kinds import all_kinds
 from batchupdate.locks import hold_lock, lock_path
-from batchupdate.logfile import REDACTED, protect, start_log, stop_log
+from batchupdate.logfile import protect, start_log, stop_log
 from batchupdate.morning_report import (
     ABORTED,
     APPLIED,
@@ -46,9 +44,9 @@ from batchupdate.morning_report import (
     write_report,
 )
 from batchupdate.pipeline import RUN, Job
-from batchupdate.results import COMMON_COLUMNS
+from batchupdate.redact import Redactor
+from batchupdate.results import read_results
 from batchupdate.session import DEFAULT_CONCURRENCY, connect, pacer_for, run_job
-from batchupdate.sheet import unneutralise
 from batchupdate.status import PROBLEMS
 
 log = logging.getLogger(__name__)
@@ -240,10 +238,7 @@ class _Night:
         return self.settings.archive_folder / f"{self.started:%Y-%m-%d}"
 
     def redact(self, text: str) -> str:
-        for secret in self.connection.secrets:
-            if secret:
-                text = text.replace(secret, REDACTED)
-        return text
+        return Redactor(self.connection.secrets)(text)
 
 
 def _silent(message: str) -> None:
@@ -373,7 +368,7 @@ async def process_sheet(night: _Night, sheet: Path) -> SheetOutcome | None:
     relative = archived.relative_to(night.settings.archive_folder).as_posix()
     night.ledger.record(digest, LedgerEntry(sheet.name, relative, f"{night.started:%Y-%m-%d %H:%M}"))
     move(sheet, archived)
-    columns, problems, total = read_problems(results, report.kind, night.redact)
+    columns, problems, total = read_problems(results, night.redact)
     return SheetOutcome(
         sheet.name,
         APPLIED if report.exit_code == 0 else HAD_PROBLEMS,
@@ -436,25 +431,19 @@ def _existing(path: Path) -> Path | None:
 
 
 def read_problems(
-    results: Path, kind: str, redact: Callable[[str], str] = str
+    results: Path, redact: Callable[[str], str] = str
 ) -> tuple[tuple[str, ...], tuple[ProblemRow, ...], int]:
     """The sheet's headers, its first SHOWN_PROBLEMS invalid/failed/skipped rows, and how many there are in all."""
-    result_columns = all_kinds()[kind].result_columns
-    with results.open(encoding="utf-8-sig", newline="") as handle:
-        reader = csv.reader(handle)
-        header = next(reader, [])
-        width = len(header) - len(COMMON_COLUMNS) - len(result_columns)  # the input columns come first
-        problems: list[ProblemRow] = []
-        total = 0
-        for cells in reader:
-            line, status, error = cells[width : width + 3]
-            if status not in PROBLEMS:
-                continue
-            total += 1
-            if len(problems) < SHOWN_PROBLEMS:
-                shown = tuple(str(unneutralise(cell)) for cell in cells[:width])
-                problems.append(ProblemRow(int(line), status, redact(str(unneutralise(error))), shown))
-    return tuple(header[:width]), tuple(problems), total
+    recorded = read_results(results)
+    problems: list[ProblemRow] = []
+    total = 0
+    for line in recorded.lines():
+        if line.status not in PROBLEMS:
+            continue
+        total += 1
+        if len(problems) < SHOWN_PROBLEMS:
+            problems.append(ProblemRow(line.line, line.status, redact(line.error), line.inputs))
+    return recorded.input_headers, tuple(problems), total
 
 
 def describe(outcome: SheetOutcome) -> str:

@@ -11,7 +11,7 @@ import datetime as dt
 import logging
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -30,14 +30,14 @@ from batchupdate.locks import hold_lock
 from batchupdate.results import (
     ResultsWriter,
     RowResult,
+    as_results,
     counts,
     default_results_path,
     keep_previous,
-    result_headers,
 )
-from batchupdate.sheet import Sheet, cell_text, header_key, read_sheet, unneutralise
+from batchupdate.sheet import Sheet, cell_text, read_sheet
 from batchupdate.status import PROBLEMS, Status
-from batchupdate.validate import find_duplicates, is_results_file, validate
+from batchupdate.validate import find_duplicates, validate
 
 log = logging.getLogger(__name__)
 CHECK, PLAN, RUN = "check", "plan", "run"
@@ -106,22 +106,14 @@ def load(job: Job) -> tuple[Sheet, Kind[Any], Sheet]:
 
 def select_rows(sheet: Sheet, only: frozenset[str] | None) -> Sheet:
     """A results file read as input: its own rows' line numbers, its result columns dropped."""
-    status_header, row_header = sheet.header_for("status"), sheet.header_for("row")
-    if status_header is None or row_header is None or not is_results_file(sheet):
+    results = as_results(sheet)
+    if results is None:
         if only:
             raise InputError(
                 f"--only needs a results file of an earlier run, and {sheet.path.name} has no status column"
             )
         return sheet
-    frame = sheet.frame.map(unneutralise)
-    if only:
-        statuses = frame[status_header].map(lambda cell: str(cell or "").strip().lower())
-        frame = frame[statuses.isin(only)]
-    dropped = result_headers()
-    headers = tuple(header for header in sheet.headers if header_key(header) not in dropped)
-    lines = tuple(int(float(str(line))) for line in frame[row_header])
-    frame = frame[list(headers)].reset_index(drop=True)
-    return replace(sheet, headers=headers, frame=frame, lines=lines, written=headers)
+    return results.input_sheet(only)
 
 
 async def execute(

@@ -1,7 +1,8 @@
-"""Write the results file: one line per input row, in input order, its status what really happened.
+"""The results file, written and read back: one line per input row, in input order, its status what really happened.
 
 Lines are appended and flushed as rows finish, so a crash keeps what was done; at the end the file
-is rewritten in input order. A results file read back as input drops these columns again.
+is rewritten in input order. ``read_results`` (and ``as_results`` for a sheet already read) is the one
+way back in, for a re-run, undo, the nightly report and the web page alike.
 """
 
 from __future__ import annotations
@@ -9,13 +10,14 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import os
-from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import IO
 
+from batchupdate.errors import InputError
 from batchupdate.kinds.base import Change
-from batchupdate.sheet import header_key, neutralise
+from batchupdate.sheet import Sheet, cell_text, header_key, neutralise, read_sheet, unneutralise
 from batchupdate.status import RESULT_STATUSES, Status
 
 COMMON_COLUMNS = ("row", "status", "error", "changes")
@@ -56,12 +58,16 @@ def default_results_path(sheet: Path) -> Path:
 
 
 def keep_previous(path: Path, now: dt.datetime) -> Path | None:
-    """Rename an earlier results file that recorded writes, so its before-values are never lost."""
+    """Rename an earlier results file that recorded writes, so its before-values are never lost.
+
+    A file at that path that cannot be read as a results file is kept too: it is not ours to overwrite.
+    """
     if not path.exists():
         return None
-    with path.open(encoding="utf-8-sig", newline="") as handle:
-        reader = csv.DictReader(handle)
-        recorded_writes = any(row.get("status") == Status.UPDATED for row in reader)
+    try:
+        recorded_writes = any(line.status == Status.UPDATED for line in read_results(path).lines())
+    except InputError:
+        recorded_writes = True
     if not recorded_writes:
         return None
     kept = path.with_name(f"{path.stem}.{now:%Y%m%d-%H%M%S}{path.suffix}")
@@ -113,3 +119,117 @@ def counts(results: Iterable[RowResult]) -> dict[str, int]:
     for result in results:
         tally[result.status] = tally.get(result.status, 0) + 1
     return {status: number for status, number in tally.items() if number}
+
+
+@dataclass(frozen=True)
+class ResultLine:
+    """One line of a results file read back, every cell as the text that was written."""
+
+    line: int  # the row's line in the original sheet
+    status: str
+    error: str
+    changes: str
+    inputs: tuple[str, ...]  # the input sheet's cells, in its column order
+    found: Mapping[str, str]  # the kind's result columns (resolved ids, before-values) by name
+
+    @property
+    def changed_columns(self) -> list[str]:
+        """The columns the row changed, from its ``changes`` cell ("outcome: 30 -> 20; end_date: ...")."""
+        return [part.split(":", 1)[0].strip() for part in self.changes.split(";") if part.strip()]
+
+
+@dataclass(frozen=True)
+class ResultsFile:
+    """A results file read back: the input columns first, then from ``first_result`` on the ones a run adds."""
+
+    sheet: Sheet  # as read, formula guards removed
+    first_result: int  # the position of its `row` column
+
+    @property
+    def path(self) -> Path:
+        return self.sheet.path
+
+    @property
+    def input_headers(self) -> tuple[str, ...]:
+        return self.sheet.headers[: self.first_result]
+
+    @property
+    def result_headers(self) -> tuple[str, ...]:
+        return self.sheet.headers[self.first_result + len(COMMON_COLUMNS) :]
+
+    def lines(self) -> Iterator[ResultLine]:
+        """Every line, in the file's order."""
+        width, found = self.first_result, self.result_headers
+        keys = [header_key(header) for header in found]
+        for cells in self.sheet.frame.itertuples(index=False, name=None):
+            text = [cell_text(cell) for cell in cells]
+            line, status, error, changes = text[width : width + len(COMMON_COLUMNS)]
+            yield ResultLine(
+                line=_line_number(line),
+                status=status.strip().lower(),
+                error=error,
+                changes=changes,
+                inputs=tuple(text[:width]),
+                found=dict(zip(keys, text[width + len(COMMON_COLUMNS) :], strict=True)),
+            )
+
+    def input_sheet(self, only: frozenset[str] | None = None) -> Sheet:
+        """The input sheet again (rows with these statuses only, if given), each row keeping its original line."""
+        frame = self.sheet.frame
+        status = frame.iloc[:, self.first_result + 1].map(lambda cell: cell_text(cell).strip().lower())
+        chosen = frame[status.isin(only)] if only else frame
+        lines = []
+        for position, cell in zip(chosen.index, chosen.iloc[:, self.first_result], strict=True):
+            line = _line_number(cell_text(cell))
+            if line < 1:
+                raise InputError(
+                    f"{self.path.name} line {self.sheet.lines[position]}: its row cell {cell_text(cell)!r} is not "
+                    "the row's line number; put back the number the results file had there"
+                )
+            lines.append(line)
+        headers = self.input_headers
+        return replace(
+            self.sheet,
+            headers=headers,
+            frame=chosen[list(headers)].reset_index(drop=True),
+            lines=tuple(lines),
+            written=(self.sheet.written or self.sheet.headers)[: self.first_result],
+        )
+
+
+def results_start(sheet: Sheet) -> int | None:
+    """Where the columns a run adds (row, status, error, changes, side by side) start, if the sheet has them."""
+    keys = [header_key(header) for header in (sheet.written or sheet.headers)]
+    common = [header_key(name) for name in COMMON_COLUMNS]
+    starts = [i for i in range(len(keys)) if keys[i : i + len(common)] == common]
+    # The last such run: an input sheet that was itself a results file keeps its own columns before it.
+    return starts[-1] if starts else None
+
+
+def as_results(sheet: Sheet) -> ResultsFile | None:
+    """The sheet as a results file, if it is one."""
+    start = results_start(sheet)
+    if start is None:
+        return None
+    return ResultsFile(replace(sheet, frame=sheet.frame.map(unneutralise)), start)
+
+
+def read_results(path: Path) -> ResultsFile:
+    """Read a results file a run wrote (CSV or .xlsx, as saved again by Excel too); InputError if it is not one."""
+    from batchupdate.kinds import known_headers
+
+    sheet = read_sheet(path, known_headers={*known_headers(), *COMMON_COLUMNS})
+    results = as_results(sheet)
+    if results is None:
+        raise InputError(
+            f"{path.name} is not a results file of batchupdate (it has no {', '.join(COMMON_COLUMNS)} columns); "
+            "give the .results file a run wrote"
+        )
+    return results
+
+
+def _line_number(cell: str) -> int:
+    try:
+        return int(float(cell))
+    except ValueError:
+        return 0

@@ -12,8 +12,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from batchupdate.errors import InputError
-from batchupdate.kinds import detect_kind, known_headers
-from batchupdate.sheet import Sheet, neutralise, read_sheet, unneutralise
+from batchupdate.kinds import detect_kind
+from batchupdate.results import ResultLine, read_results
+from batchupdate.sheet import header_key, neutralise
 from batchupdate.status import Status
 
 
@@ -33,53 +34,50 @@ def default_undo_path(results: Path) -> Path:
 
 def write_undo_sheet(results: Path, out: Path | None = None, kind_name: str | None = None) -> UndoSheet:
     """Write the undo sheet for RESULTS; InputError when RESULTS is not a results file."""
-    sheet = read_sheet(results, known_headers=known_headers())
-    kind = detect_kind(sheet, kind_name)
-    cells = _columns(sheet, ["row", "status", "changes", *(f"before_{name}" for name in kind.changes)])
-    sources = {undo: _column(sheet, source) for undo, source in kind.undo_columns}
+    recorded = read_results(results)
+    kind = detect_kind(recorded.sheet, kind_name)
+    has = {header_key(header) for header in recorded.sheet.headers}
+    needed = (*(f"before_{column}" for column in kind.changes), *(source for _, source in kind.undo_columns))
+    missing = [name for name in needed if header_key(name) not in has]
+    if missing:
+        raise InputError(
+            f"{results.name} is not a results file of a {kind.name} run (it has no {missing[0]} column); "
+            "give the .results file a run wrote"
+        )
+    inputs = [header_key(header) for header in recorded.input_headers]
     path = out or default_undo_path(results)
     undo = UndoSheet(path=path, kind=kind.name)
     lines: list[list[str]] = []
-    for record in sheet.frame.map(unneutralise).to_dict("records"):
-        if _text(record[cells["status"]]) != Status.UPDATED:
+    for record in recorded.lines():
+        if record.status != Status.UPDATED:
             continue
-        line = _text(record[cells["row"]])
-        changed = [part.split(":", 1)[0].strip() for part in _text(record[cells["changes"]]).split(";")]
         restored: dict[str, str] = {}
         for column in kind.changes:
-            if column not in changed:
+            if column not in record.changed_columns:
                 continue
-            before = _text(record[cells[f"before_{column}"]])
+            before = record.found.get(header_key(f"before_{column}"), "").strip()
             cell = kind.restore(column, before)
             if cell is None:
                 shown = before or "blank"
-                undo.not_restored.append(f"row {line}: {column} was {shown} before; restore it in aXcelerate by hand")
+                undo.not_restored.append(
+                    f"row {record.line}: {column} was {shown} before; restore it in aXcelerate by hand"
+                )
             else:
                 restored[column] = cell
         if restored:
-            ids = [_text(record[header]) for header in sources.values()]
-            lines.append([*ids, *(restored.get(column, "") for column in kind.changes), line])
+            ids = [_value(record, inputs, source) for _, source in kind.undo_columns]
+            lines.append([*ids, *(restored.get(column, "") for column in kind.changes), str(record.line)])
     with path.open("w", encoding="utf-8-sig", newline="") as handle:
         writer = csv.writer(handle)
-        writer.writerow([*sources, *kind.changes, "undo_of_row"])
+        writer.writerow([*(name for name, _ in kind.undo_columns), *kind.changes, "undo_of_row"])
         writer.writerows([neutralise(cell) for cell in line] for line in lines)
     undo.rows = len(lines)
     return undo
 
 
-def _columns(sheet: Sheet, names: list[str]) -> dict[str, str]:
-    return {name: _column(sheet, name) for name in names}
-
-
-def _column(sheet: Sheet, name: str) -> str:
-    header = sheet.header_for(name)
-    if header is None:
-        raise InputError(
-            f"{sheet.path.name} is not a results file of batchupdate (it has no {name} column); "
-            "give the .results.csv file a run wrote"
-        )
-    return header
-
-
-def _text(cell: object) -> str:
-    return "" if cell is None else str(cell).strip()
+def _value(record: ResultLine, inputs: list[str], column: str) -> str:
+    """A column of the line, whether the run added it (resolved ids) or the sheet had it (contact_id)."""
+    key = header_key(column)
+    if key in record.found:
+        return record.found[key].strip()
+    return record.inputs[inputs.index(key)].strip()

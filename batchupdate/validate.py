@@ -20,7 +20,7 @@ from pandera.errors import SchemaErrors
 from batchupdate.cells import CellError, clean_text
 from batchupdate.errors import InputError
 from batchupdate.kinds.base import UNREADABLE, Column, Kind, Row
-from batchupdate.results import COMMON_COLUMNS
+from batchupdate.results import COMMON_COLUMNS, results_start
 from batchupdate.sheet import Sheet, header_key, paused_garbage_collection
 from batchupdate.status import Status
 
@@ -52,7 +52,7 @@ def canonical_frame(sheet: Sheet, kind: Kind[Any]) -> pd.DataFrame:
             raise InputError(f"{sheet.path.name}: columns {same} all mean {column.name}; keep one")
         if positions:
             found[column.name] = sheet.headers[positions[0]]
-    clashing = [h for h in written if header_key(h) in _RESULT_KEYS] if not is_results_file(sheet) else []
+    clashing = [h for h in written if header_key(h) in _RESULT_KEYS] if results_start(sheet) is None else []
     if clashing:
         raise InputError(
             f"{sheet.path.name}: column {clashing[0]!r} has the name of a column batchupdate adds to its results "
@@ -73,9 +73,6 @@ def canonical_frame(sheet: Sheet, kind: Kind[Any]) -> pd.DataFrame:
 _RESULT_KEYS = frozenset(header_key(name) for name in COMMON_COLUMNS)
 
 
-def is_results_file(sheet: Sheet) -> bool:
-    """A results file of an earlier run: it has every column a results file adds."""
-    return all(sheet.header_for(name) is not None for name in COMMON_COLUMNS)
 
 
 @paused_garbage_collection()

@@ -30,6 +30,7 @@ from starlette.routing import Route
 from starlette.types import Message, Receive
 
 from batchupdate.config import Connection
+from batchupdate.redact import Redactor
 from batchupdate.session import DEFAULT_CONCURRENCY
 from batchupdate.web import pages
 from batchupdate.web.jobs import RUNNING, SHEET_SUFFIXES, Registry, Upload, WebJob, read_results_view
@@ -78,12 +79,7 @@ def create_app(config: WebConfig, connection: Connection) -> Starlette:
     statics = {name: resources.files("batchupdate.web").joinpath("static", name).read_bytes() for name in STATIC_FILES}
     version = hashlib.sha256(b"".join(statics.values())).hexdigest()[:10]
     frame = pages.Frame(connection.target, version)
-    secrets = [secret for secret in connection.secrets if secret]
-
-    def scrub(text: str) -> str:
-        for secret in secrets:  # nothing should carry a token this far; make sure of it
-            text = text.replace(secret, "[redacted]")
-        return text
+    scrub = Redactor(connection.secrets)  # nothing should carry a token this far; make sure of it
 
     def page(text: str, status_code: int = 200) -> HTMLResponse:
         return HTMLResponse(scrub(text), status_code=status_code)
