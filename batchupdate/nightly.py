@@ -8,7 +8,6 @@ keeps the record of what was already applied. The night's outcome is a ``Nightly
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import datetime as dt
 import hashlib
@@ -16,13 +15,9 @@ import json
 import logging
 import os
 import shutil
-import sys
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
-
-import click
 
 from batchupdate.config import Connection
 from batchupdate.errors import InputError, LockedError
@@ -40,13 +35,12 @@ from batchupdate.morning_report import (
     ProblemRow,
     SheetOutcome,
     report_path_for,
-    verdict,
     write_report,
 )
 from batchupdate.pipeline import RUN, Job
 from batchupdate.redact import Redactor
 from batchupdate.results import read_results
-from batchupdate.session import DEFAULT_CONCURRENCY, connect, pacer_for, run_job
+from batchupdate.session import DEFAULT_CONCURRENCY, pacer_for, run_job
 from batchupdate.status import PROBLEMS
 
 log = logging.getLogger(__name__)
@@ -59,7 +53,6 @@ LEDGER_NAME = "processed-sheets.json"
 RESULTS_SUFFIX = ".results.csv"
 WHY_SUFFIX = ".why.txt"
 DEFAULT_SETTLE_SECONDS = 60.0
-EXIT_MISUSE = 2
 
 
 class InboxBusyError(InputError):
@@ -451,57 +444,3 @@ def describe(outcome: SheetOutcome) -> str:
     counts = ", ".join(f"{number} {status}" for status, number in outcome.counts.items())
     details = counts if outcome.status in (APPLIED, HAD_PROBLEMS) else outcome.note
     return f"{outcome.status} ({details})" if details else outcome.status
-
-
-# --- The command -------------------------------------------------------------------------------------
-
-
-@click.command("nightly")
-@click.argument("inbox", type=click.Path(path_type=Path))
-@click.option("--archive", type=click.Path(path_type=Path), help="Applied sheets and results, by date [INBOX/archive].")
-@click.option("--rejected", type=click.Path(path_type=Path), help="Unreadable files, with a note [INBOX/rejected].")
-@click.option("--reports", type=click.Path(path_type=Path), help="Morning reports [INBOX/reports].")
-@click.option("--logs", type=click.Path(path_type=Path), help="Run logs [INBOX/logs].")
-@click.option("--report-format", type=click.Choice(FORMATS), default="html", show_default=True)
-@click.option("--kind", type=click.Choice(["units", "modules"]), help="Every sheet's kind (else told by its headers).")
-@click.option("--rate", default="auto", show_default=True, help="Max requests per second, or auto.")
-@click.option(
-    "--concurrency",
-    default=DEFAULT_CONCURRENCY,
-    show_default=True,
-    type=click.IntRange(1, 64),
-    help="Requests in flight at once.",
-)
-@click.option("--max-changes", type=click.IntRange(0), help="Per sheet: write at most N rows; the rest are skipped.")
-@click.option(
-    "--settle-seconds",
-    default=DEFAULT_SETTLE_SECONDS,
-    show_default=True,
-    type=click.FloatRange(min=0),
-    help="Leave sheets changed more recently than this for the next run: they may still be being written.",
-)
-@click.option("--sandbox", is_flag=True, help="Run against the built-in aXcelerate sandbox on loopback.")
-def nightly_command(inbox: Path, sandbox: bool, **options: Any) -> None:
-    """Apply every sheet in INBOX like `run`, archive each with its results, and write a morning report.
-
-    Prints one JSON summary line on stdout; progress goes to stderr. Exit 0: every sheet applied cleanly (or
-    nothing arrived); 1: a sheet had invalid, failed or skipped rows, or was rejected; 2: misused (no such
-    folder, another nightly run holds the inbox); 3: the run stopped (bad tokens, aXcelerate unreachable).
-    """
-    settings = NightlySettings(inbox=inbox, **options)
-    try:
-        check_settings(settings)
-        with connect(sandbox=sandbox) as connection:
-            report = asyncio.run(run_nightly(settings, connection, tell=_tell))
-    except InputError as exc:
-        click.echo(f"Error: {exc}", err=True)
-        click.echo(json.dumps({"inbox": str(inbox), "error": str(exc), "exit": EXIT_MISUSE}))
-        sys.exit(EXIT_MISUSE)
-    _tell(verdict(report))
-    _tell(f"Report: {report.report_path}")
-    click.echo(json.dumps(report.summary()))
-    sys.exit(report.exit_code)
-
-
-def _tell(message: str) -> None:
-    click.echo(message, err=True)

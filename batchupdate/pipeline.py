@@ -27,6 +27,7 @@ from batchupdate.journal import DONE, Entry, Journal, row_hash
 from batchupdate.kinds import detect_kind, known_headers
 from batchupdate.kinds.base import Kind, Row, Unresolved
 from batchupdate.locks import hold_lock
+from batchupdate.progress import Progress
 from batchupdate.results import (
     ResultsWriter,
     RowResult,
@@ -85,16 +86,6 @@ class Report:
         if self.aborted:
             return 3
         return 1 if any(r.status in PROBLEMS for r in self.results) else 0
-
-
-class Progress:
-    """Told how many rows there are, then of each row as it finishes; the CLI draws a bar from it."""
-
-    def start(self, total: int) -> None:
-        """The number of rows to decide."""
-
-    def advance(self, result: RowResult) -> None:
-        """One more row decided, and how (its line is already in the results file)."""
 
 
 def load(job: Job) -> tuple[Sheet, Kind[Any], Sheet]:

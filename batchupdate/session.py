@@ -11,13 +11,9 @@ from collections.abc import AsyncIterator, Iterator
 from batchupdate.client import Api
 from batchupdate.config import Connection, load_connection
 from batchupdate.errors import InputError
-from batchupdate.pacing import Pacer, RetryPolicy
-from batchupdate.pipeline import CHECK, Job, Progress, Report, execute
-
-# Requests in flight needed to keep a pace = the pace x the latency (Little's law): 16 keep 50 requests a
-# second going at 300 ms per answer. The pacer, not this cap, decides how fast; 8 left a run against a
-# slow server (250 ms) at a third below the server's own limit.
-DEFAULT_CONCURRENCY = 16
+from batchupdate.pacing import DEFAULT_CONCURRENCY, Pacer, RetryPolicy
+from batchupdate.pipeline import CHECK, Job, Report, execute
+from batchupdate.progress import Progress
 
 
 def pacer_for(rate: str) -> Pacer:

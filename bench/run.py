@@ -43,7 +43,7 @@ from batchupdate.sandbox import (  # noqa: E402 - the repo root goes on the path
     start_sandbox,
 )
 from batchupdate.sandbox.seed import BENCH_FIRST_CLASS_ID  # noqa: E402
-from batchupdate.session import DEFAULT_CONCURRENCY  # noqa: E402
+from batchupdate.pacing import DEFAULT_CONCURRENCY  # noqa: E402
 
 LATENCY = 0.050  # seconds the sandbox waits before answering
 SLOW_LATENCY = 0.250  # a slow server: more requests must be in flight to keep up the pace

@@ -18,9 +18,10 @@ from click.testing import CliRunner
 from starlette.types import ASGIApp
 
 from batchupdate.cli import main
+from batchupdate.cli.web import web as web_command
 from batchupdate.config import Connection
 from batchupdate.sandbox import SANDBOX_API_TOKEN, SANDBOX_WS_TOKEN, RunningSandbox, SandboxSettings, start_sandbox
-from batchupdate.web import WebConfig, create_app, web_command
+from batchupdate.web import WebConfig, create_app
 from batchupdate.web import command as web_command_module
 from tests.conftest import SAMPLES, read_results, write_csv
 

@@ -30,8 +30,8 @@ from starlette.routing import Route
 from starlette.types import Message, Receive
 
 from batchupdate.config import Connection
+from batchupdate.pacing import DEFAULT_CONCURRENCY
 from batchupdate.redact import Redactor
-from batchupdate.session import DEFAULT_CONCURRENCY
 from batchupdate.web import pages
 from batchupdate.web.jobs import RUNNING, SHEET_SUFFIXES, Registry, Upload, WebJob, read_results_view
 from batchupdate.web.security import LOOPBACK_NAMES, Guard

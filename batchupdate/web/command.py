@@ -1,10 +1,9 @@
-"""`batchupdate web`: serve the upload page until stopped. Options only; the page itself is in app.py."""
+"""Serving the upload page: its settings from the options, and the server itself (the page is in app.py)."""
 
 from __future__ import annotations
 
 import datetime as dt
 import os
-import sys
 from pathlib import Path
 
 import click
@@ -13,12 +12,9 @@ import uvicorn
 from batchupdate.config import Connection, is_loopback, read_dotenv
 from batchupdate.errors import InputError
 from batchupdate.logfile import protect, start_log, stop_log
-from batchupdate.session import DEFAULT_CONCURRENCY, connect, pacer_for
+from batchupdate.session import pacer_for
 from batchupdate.web.app import MEGABYTE, WebConfig, create_app
 from batchupdate.web.security import LOOPBACK_NAMES
-
-PASSWORD_VARIABLE = "BATCHUPDATE_WEB_PASSWORD"
-EXIT_USAGE = 2
 
 
 def read_password(variable: str, dotenv: Path = Path(".env")) -> str | None:
@@ -45,49 +41,6 @@ def web_config(
         rate=rate,
         concurrency=concurrency,
     )
-
-
-@click.command("web")
-@click.option("--host", default="127.0.0.1", show_default=True, help="Address to serve on (off loopback: password).")
-@click.option("--port", default=8080, show_default=True, type=click.IntRange(0, 65535))
-@click.option("--sandbox", is_flag=True, help="Plan and run against the built-in aXcelerate sandbox on loopback.")
-@click.option(
-    "--password-env",
-    default=PASSWORD_VARIABLE,
-    show_default=True,
-    metavar="NAME",
-    help="Environment variable holding the page's password; required when --host is not loopback.",
-)
-@click.option("--max-upload-mb", default=10.0, show_default=True, type=click.FloatRange(0, min_open=True))
-@click.option(
-    "--data",
-    "data_dir",
-    default=Path("web-data"),
-    show_default=True,
-    type=click.Path(path_type=Path, file_okay=False),
-    help="Folder for uploaded sheets, their results and the server log.",
-)
-@click.option("--rate", default="auto", show_default=True, help="Max requests per second, or auto.")
-@click.option("--concurrency", default=DEFAULT_CONCURRENCY, show_default=True, type=click.IntRange(1, 64))
-def web_command(
-    host: str,
-    port: int,
-    sandbox: bool,
-    password_env: str,
-    max_upload_mb: float,
-    data_dir: Path,
-    rate: str,
-    concurrency: int,
-) -> None:
-    """Serve a page to upload, check, plan and apply sheets from a browser, until stopped (Ctrl-C)."""
-    password = read_password(password_env)
-    try:
-        config = web_config(host, password, password_env, data_dir, max_upload_mb, rate, concurrency)
-        with connect(sandbox=sandbox) as connection:
-            serve(config, connection, host, port)
-    except InputError as exc:
-        click.echo(f"Error: {exc}", err=True)
-        sys.exit(EXIT_USAGE)
 
 
 def serve(config: WebConfig, connection: Connection, host: str, port: int) -> None:

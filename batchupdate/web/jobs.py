@@ -22,9 +22,11 @@ from pathlib import Path
 
 from batchupdate.config import Connection
 from batchupdate.errors import InputError
-from batchupdate.pipeline import CHECK, PLAN, RUN, Job, Progress, Report, load
+from batchupdate.pacing import DEFAULT_CONCURRENCY
+from batchupdate.pipeline import CHECK, PLAN, RUN, Job, Report, load
+from batchupdate.progress import Progress
 from batchupdate.results import RowResult, result_headers
-from batchupdate.session import DEFAULT_CONCURRENCY, run_job
+from batchupdate.session import run_job
 from batchupdate.sheet import cell_text, header_key, unneutralise
 from batchupdate.status import Status
 

@@ -1,0 +1,59 @@
+"""The options several commands share, declared once; each command lists the ones that fit it.
+
+Only click and the light registry modules are imported here, so `batchupdate --help` answers at once.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+import click
+
+from batchupdate.kinds import KIND_NAMES
+from batchupdate.pacing import DEFAULT_CONCURRENCY
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+kind = click.option("--kind", type=click.Choice(KIND_NAMES), help="Sheet kind (else told by its headers).")
+results = click.option(
+    "--results", type=click.Path(path_type=Path), help="Results file (default SHEET.results.csv)."
+)
+sheet = click.option("--sheet", "sheet_name", help="Worksheet of an .xlsx file (default: the first).")
+rate = click.option("--rate", default="auto", show_default=True, help="Max requests per second, or auto.")
+concurrency = click.option(
+    "--concurrency",
+    default=DEFAULT_CONCURRENCY,
+    show_default=True,
+    type=click.IntRange(1, 64),
+    help="Requests in flight at once.",
+)
+no_progress = click.option("--no-progress", is_flag=True, help="No progress bar.")
+sandbox = click.option("--sandbox", is_flag=True, help="Run against the built-in aXcelerate sandbox on loopback.")
+module_status = click.option(
+    "--module-status",
+    "module_status",
+    help="Modules sheets: module statuses to match, comma-separated (default: Enrolled,In Progress).",
+)
+max_changes = click.option(
+    "--max-changes", type=click.IntRange(0), help="Write at most N rows; the rest are skipped (exit 1)."
+)
+
+
+def combine(*options: Callable[[F], F]) -> Callable[[F], F]:
+    """Several options as one decorator, listed in --help in the order given."""
+
+    def decorate(command: F) -> F:
+        for option in reversed(options):
+            command = option(command)
+        return command
+
+    return decorate
+
+
+def statuses(text: str | None) -> tuple[str, ...] | None:
+    """A comma-separated --module-status value as a tuple of names."""
+    if not text:
+        return None
+    return tuple(part.strip() for part in text.split(",") if part.strip()) or None
