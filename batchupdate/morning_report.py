@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from batchupdate.exits import Exit
 from batchupdate.status import PROBLEMS, Status
 
 # What became of each sheet file.
@@ -88,8 +89,8 @@ class NightlyReport:
     def exit_code(self) -> int:
         """3 when the run stopped; 1 when a sheet had problem rows or was rejected; else 0 (repeats included)."""
         if self.aborted:
-            return 3
-        return 1 if self.having(HAD_PROBLEMS) or self.having(REJECTED) else 0
+            return Exit.STOPPED
+        return Exit.PROBLEMS if self.having(HAD_PROBLEMS) or self.having(REJECTED) else Exit.OK
 
     @property
     def row_counts(self) -> dict[str, int]:
@@ -123,7 +124,7 @@ class NightlyReport:
             "rows": self.row_counts,
             "report": str(self.report_path) if self.report_path else None,
             "log": str(self.log_path) if self.log_path else None,
-            "exit": self.exit_code,
+            "exit": int(self.exit_code),
         }
 
 

@@ -23,6 +23,7 @@ from batchupdate.errors import (
     RetriableApiError,
     RunAbortedError,
 )
+from batchupdate.exits import Exit
 from batchupdate.journal import DONE, Entry, Journal, row_hash
 from batchupdate.kinds import detect_kind, known_headers
 from batchupdate.kinds.base import Kind, Row, Unresolved
@@ -84,8 +85,8 @@ class Report:
     @property
     def exit_code(self) -> int:
         if self.aborted:
-            return 3
-        return 1 if any(r.status in PROBLEMS for r in self.results) else 0
+            return Exit.STOPPED
+        return Exit.PROBLEMS if any(r.status in PROBLEMS for r in self.results) else Exit.OK
 
 
 def load(job: Job) -> tuple[Sheet, Kind[Any], Sheet]:
