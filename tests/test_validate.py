@@ -68,7 +68,7 @@ def test_every_bad_row_is_reported_at_once_with_column_value_and_fix(tmp_path: P
         "700002,31001,BSBWHS411,NAS,,,Sam\n"
         "700003,31001,BSBWHS411,C,31/02/2026,,Sam\n"
         "700004,31001,BSB WHS411,C,,,Sam\n"
-        "700005,31001,BSBWHS411,C,,02/13/2026,Sam\n"
+        "700005,31001,BSBWHS411,C,,30/02/2026,Sam\n"
         "700006,31001,BSBWHS411,CNA,,,Sam\n",
         Units(),
     )
@@ -78,7 +78,7 @@ def test_every_bad_row_is_reported_at_once_with_column_value_and_fix(tmp_path: P
         5: ("outcome 'NAS'", "write the number instead"),
         6: ("start_date '31/02/2026'", "use DD/MM/YYYY (day first)"),
         7: ("unit_code 'BSB WHS411'", "use the code as aXcelerate shows it"),
-        8: ("end_date '02/13/2026'", "use DD/MM/YYYY (day first)"),
+        8: ("end_date '30/02/2026'", "use DD/MM/YYYY (day first)"),
     }
     assert sorted(verdicts) == sorted(expected)
     for line, (column_and_value, fix) in expected.items():
