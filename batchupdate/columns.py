@@ -233,6 +233,20 @@ def mapped_columns(headers: Sequence[str], kind: Kind[Any], mapping: Sequence[tu
     return found
 
 
+def named_columns(headers: Sequence[str], kind: Kind[Any]) -> dict[str, int]:
+    """Column -> the position of the first header naming it by name or alias (no --map, no questions).
+
+    For readers of a results file (undo) that need the input's ids without re-validating the sheet.
+    """
+    names = _names(kind)
+    found: dict[str, int] = {}
+    for position, header in enumerate(headers):
+        column = names.get(header_key(header))
+        if column is not None:
+            found.setdefault(column, position)
+    return found
+
+
 def looks_like(headers: Sequence[str], kind: Kind[Any]) -> set[str]:
     """The kind's columns some header only looks like (the questions it would ask), for kind detection."""
     names = _names(kind)
@@ -410,7 +424,9 @@ def _question_message(sheet_name: str, kind: Kind[Any], questions: Sequence[Ques
                 f"{_map_hint(header, NOTE)} (or give --kind {question.other_kind} if the sheet is one)"
             )
         which = " or ".join(_map_hint(header, choice) for choice in question.choices)
-        verb = "if it holds that, rename the header or add" if len(question.choices) == 1 else "say which with"
+        verb = (
+            "if it holds that, rename the header or add" if len(question.choices) == 1 else "say which: rename it, or"
+        )
         return (
             f"{sheet_name}: header {question} but is not one of the {kind.name} sheet's column names; "
             f"{verb} {which}; to keep it as it is, {_map_hint(header, NOTE)}"

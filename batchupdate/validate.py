@@ -132,6 +132,7 @@ def validate(sheet: Sheet, kind: Kind[Any], columns: HeaderMap | None = None) ->
     A sheet-wide problem (a missing column, a date column written month first) is an InputError: nothing
     of the sheet goes on.
     """
+    columns = columns or map_headers(sheet, kind)
     frame = canonical_frame(sheet, kind, columns)
     check_date_columns(frame, sheet, kind, columns)
     parsed, reasons = _parse_columns(frame, kind)
