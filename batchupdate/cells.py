@@ -12,9 +12,10 @@ import math
 import re
 from functools import lru_cache
 
-_ISO_DATE = re.compile(r"(\d{4})-(\d{1,2})-(\d{1,2})(?:[ T]00:00(?::00(?:\.0+)?)?)?")
-_AU_DATE = re.compile(r"(\d{1,2})[/.](\d{1,2})[/.](\d{4})")
-_WHOLE_NUMBER = re.compile(r"\d+(?:\.0+)?")
+# [0-9], not \d: \d and int() also take fullwidth, Arabic-Indic and every other script's digits.
+_ISO_DATE = re.compile(r"([0-9]{4})-([0-9]{1,2})-([0-9]{1,2})(?:[ T]00:00(?::00(?:\.0+)?)?)?")
+_AU_DATE = re.compile(r"([0-9]{1,2})[/.]([0-9]{1,2})[/.]([0-9]{4})")
+_WHOLE_NUMBER = re.compile(r"[0-9]+(?:\.0+)?")
 MAX_ID_DIGITS = 18  # aXcelerate IDs are database integers; longer "numbers" are typing accidents
 # Spaces a spreadsheet may carry around a value: ordinary, non-breaking, zero-width, BOM.
 _SPACES = " \t\r\n\u00a0\u2007\u202f\u200b\ufeff"
@@ -22,6 +23,15 @@ _SPACES = " \t\r\n\u00a0\u2007\u202f\u200b\ufeff"
 
 class CellError(ValueError):
     """A cell's value cannot be used; the message says what to write instead."""
+
+
+FOREIGN_DIGITS = "has digits other than 0-9 (fullwidth or another script's); type it again with the digits 0-9"
+
+
+def check_digits(text: str) -> None:
+    """CellError when the text holds a digit that is not 0-9, such as fullwidth \uff17 or Arabic-Indic \u0667."""
+    if not text.isascii() and any(character.isdigit() and not character.isascii() for character in text):
+        raise CellError(FOREIGN_DIGITS)
 
 
 def clean_text(cell: object) -> str:
@@ -55,6 +65,7 @@ def parse_id(cell: object) -> int | None:
 
 @lru_cache(maxsize=65536)
 def _parse_id_text(text: str) -> int:
+    check_digits(text)
     if not _WHOLE_NUMBER.fullmatch(text) or len(text.split(".")[0]) > MAX_ID_DIGITS:
         raise CellError("is not an ID; use the whole number shown in aXcelerate")
     number = int(text.split(".")[0])
@@ -79,6 +90,7 @@ def parse_date(cell: object) -> dt.date | None:
 
 @lru_cache(maxsize=65536)
 def _parse_date_text(text: str) -> dt.date:
+    check_digits(text)
     if match := _ISO_DATE.fullmatch(text):
         year, month, day = (int(part) for part in match.groups())
     elif match := _AU_DATE.fullmatch(text):
@@ -92,6 +104,52 @@ def _parse_date_text(text: str) -> dt.date:
     if not 1900 <= date.year <= 2199:
         raise CellError("is out of range; check the year")
     return date
+
+
+def _slashed(text: str) -> tuple[int, int, int] | None:
+    """The three numbers of a text date with slashes or dots (first, second, year), None for any other text."""
+    match = _AU_DATE.fullmatch(clean_text(text))
+    if match is None:
+        return None
+    first, second, year = (int(part) for part in match.groups())
+    return first, second, year
+
+
+def _real(year: int, month: int, day: int) -> dt.date | None:
+    try:
+        return dt.date(year, month, day)
+    except ValueError:
+        return None
+
+
+def month_first_date(text: str) -> dt.date | None:
+    """The text read month first (11/30/2026 is 30 November), None when that is not a real date."""
+    parts = _slashed(text)
+    return _real(parts[2], parts[0], parts[1]) if parts else None
+
+
+def only_month_first(text: str) -> bool:
+    """True for a date text that is a real date only when read month first, such as 11/30/2026."""
+    parts = _slashed(text)
+    return parts is not None and parts[1] > 12 and month_first_date(text) is not None
+
+
+def only_day_first(text: str) -> bool:
+    """True for a date text that is a real date only when read day first, such as 30/11/2026."""
+    parts = _slashed(text)
+    return parts is not None and parts[0] > 12 and _real(parts[2], parts[1], parts[0]) is not None
+
+
+def day_first_would_differ(text: str) -> bool:
+    """True for a date text that is a real date either way, and a different one: 03/05/2026, not 05/05/2026."""
+    parts = _slashed(text)
+    return (
+        parts is not None
+        and parts[0] != parts[1]
+        and parts[0] <= 12
+        and parts[1] <= 12
+        and _real(parts[2], parts[1], parts[0]) is not None
+    )
 
 
 def parse_date_time(text: object) -> dt.date | None:

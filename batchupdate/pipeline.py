@@ -10,12 +10,13 @@ import asyncio
 import datetime as dt
 import logging
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from batchupdate.client import Api, describe_error
+from batchupdate.columns import HeaderMap, map_headers
 from batchupdate.errors import (
     AmbiguousWriteError,
     InputError,
@@ -26,7 +27,7 @@ from batchupdate.errors import (
 from batchupdate.exits import Exit
 from batchupdate.journal import DONE, Entry, Journal, row_hash
 from batchupdate.kinds import detect_kind, known_headers
-from batchupdate.kinds.base import Kind, Row, Unresolved
+from batchupdate.kinds.base import Change, Kind, Row, Unresolved
 from batchupdate.locks import hold_lock
 from batchupdate.progress import Progress
 from batchupdate.results import (
@@ -57,10 +58,24 @@ class Job:
     only: frozenset[str] | None = None
     module_statuses: tuple[str, ...] | None = None
     max_changes: int | None = None  # write at most this many rows; the rest are skipped
+    mapping: tuple[tuple[str, str], ...] = ()  # --map: (sheet header, column or "note")
 
     @property
     def results_path(self) -> Path:
         return self.results or default_results_path(self.sheet)
+
+
+@dataclass(frozen=True)
+class Planned:
+    """A row that would change, as a person checks it: its line, the student, the record, the changes."""
+
+    line: int
+    student: str  # the student's name from the lookups, '' until known
+    record: str  # the record in the users' words (contact, class and unit or module)
+    changes: tuple[Change, ...]
+
+
+NOT_CONFIRMED = "not attempted: not confirmed"
 
 
 @dataclass
@@ -77,6 +92,9 @@ class Report:
     seconds: float = 0.0
     aborted: str | None = None
     resumed: int = 0  # rows an interrupted run had already decided
+    columns: HeaderMap | None = None  # how the sheet's headers were read
+    planned: list[Planned] = field(default_factory=list, repr=False)  # plan: would change; run: were to be written
+    declined: bool = False  # run: the confirmation was answered no, so nothing was written
 
     @property
     def counts(self) -> dict[str, int]:
@@ -89,11 +107,31 @@ class Report:
         return Exit.PROBLEMS if any(r.status in PROBLEMS for r in self.results) else Exit.OK
 
 
+class Loaded(NamedTuple):
+    """A sheet read for a job: as read, its kind, the rows to go on with, and how its headers were read."""
+
+    sheet: Sheet
+    kind: Kind[Any]
+    rows: Sheet
+    columns: HeaderMap
+
+
+def read_job(job: Job) -> Loaded:
+    """Read the sheet, pick its kind and map its headers: the one place check, plan, run, nightly and web do it.
+
+    For a results file, the rows --only asks for, under the input sheet's own headers (so it maps the same way).
+    """
+    headers = {*known_headers(), *(header for header, _ in job.mapping)}
+    sheet = read_sheet(job.sheet, known_headers=headers, sheet_name=job.sheet_name)
+    rows = select_rows(sheet, job.only)
+    kind = detect_kind(rows, job.kind, job.mapping)
+    return Loaded(sheet, kind, rows, map_headers(rows, kind, job.mapping))
+
+
 def load(job: Job) -> tuple[Sheet, Kind[Any], Sheet]:
     """Read the sheet and pick its kind; for a results file, keep the rows --only asks for."""
-    sheet = read_sheet(job.sheet, known_headers=known_headers(), sheet_name=job.sheet_name)
-    kind = detect_kind(sheet, job.kind)
-    return sheet, kind, select_rows(sheet, job.only)
+    sheet, kind, rows, _ = read_job(job)
+    return sheet, kind, rows
 
 
 def select_rows(sheet: Sheet, only: frozenset[str] | None) -> Sheet:
@@ -131,10 +169,11 @@ async def _execute(
     clock: Callable[[], float],
 ) -> Report:
     started = clock()
-    _, kind, sheet = load(job)
-    report = Report(job=job, kind=kind.name, source=sheet.source)
-    validation = validate(sheet, kind)
+    _, kind, sheet, columns = read_job(job)
+    report = Report(job=job, kind=kind.name, source=sheet.source, columns=columns)
     progress = progress or Progress()
+    validation = validate(sheet, kind, columns)
+    progress.columns(columns)
     progress.start(len(sheet))
     sends = job.mode != CHECK and bool(validation.rows)
     if sends and api is None:
@@ -160,7 +199,7 @@ async def _execute(
     report.resumed = len(validation.rows) - len(rows)
     try:
         if sends and api is not None and aborted is None and rows:
-            await _resolve_and_apply(job, kind, rows, api, record, in_flight)
+            report.planned, report.declined = await _resolve_and_apply(job, kind, rows, api, record, in_flight)
     except RunAbortedError as exc:
         aborted = exc
     finally:
@@ -233,8 +272,13 @@ class Recorder:
 
 async def _resolve_and_apply(
     job: Job, kind: Kind[Any], rows: Sequence[Row], api: Api, record: Recorder, in_flight: dict[int, Entry]
-) -> None:
+) -> tuple[list[Planned], bool]:
+    """Resolve, compare, and write what changes (after the confirmation, when one is asked for).
+
+    Returns what would change (plan) or was to be written (run), and whether the run was declined.
+    """
     targets = await kind.resolve(api, rows)
+    planned: list[Planned] = []
     found_targets = {index: target for index, target in targets.items() if not isinstance(target, Unresolved)}
     resolved = [row for row in rows if row.index in found_targets]
     duplicates = find_duplicates(resolved, kind, lambda row: found_targets[row.index].key)
@@ -259,6 +303,7 @@ async def _resolve_and_apply(
             record(RowResult(row.index, row.line, Status.FAILED, conflict, changes, found))
         elif job.mode == PLAN:
             record(RowResult(row.index, row.line, Status.WOULD_UPDATE, changes=changes, found=found))
+            planned.append(_planned(kind, row, changes, found))
         else:
             pending.append((row, target))
     if job.max_changes is not None and len(pending) > job.max_changes:
@@ -267,8 +312,23 @@ async def _resolve_and_apply(
             changes, found = kind.compare(row, target), kind.result_values(target)
             record(RowResult(row.index, row.line, Status.SKIPPED, reason, changes, found))
         pending = pending[: job.max_changes]
-    if pending:
-        await _apply_all(kind, pending, api, record)
+    if not pending:
+        return planned, False
+    planned = [_planned(kind, row, kind.compare(row, target), kind.result_values(target)) for row, target in pending]
+    # The last moment before the first write: nothing has been sent but lookups, so a "no" changes nothing.
+    if not record.progress.confirm(planned):
+        log.info("run not confirmed: %d writes not sent", len(pending))
+        for row, target in pending:
+            changes, found = kind.compare(row, target), kind.result_values(target)
+            # Not durable: a later run of the same results file should try these rows, not repeat "skipped".
+            record(RowResult(row.index, row.line, Status.SKIPPED, NOT_CONFIRMED, changes, found), durable=False)
+        return planned, True
+    await _apply_all(kind, pending, api, record)
+    return planned, False
+
+
+def _planned(kind: Kind[Any], row: Row, changes: Sequence[Change], found: Mapping[str, str]) -> Planned:
+    return Planned(row.line, found.get("student_name", ""), kind.describe(row), tuple(changes))
 
 
 async def _apply_all(kind: Kind[Any], pending: Sequence[tuple[Row, Any]], api: Api, record: Recorder) -> None:

@@ -1,18 +1,31 @@
-"""What a run tells whoever shows its progress (the CLI's bar, the nightly log, the web page)."""
+"""What a run tells whoever shows its progress (the CLI's bar, the nightly log, the web page), and asks them."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
+    from batchupdate.columns import HeaderMap
+    from batchupdate.pipeline import Planned
     from batchupdate.results import RowResult
 
 
 class Progress:
-    """Told how many rows there are, then of each row as it finishes; the default shows nothing."""
+    """Told how the headers were read, how many rows there are, then of each row as it finishes.
+
+    The default shows nothing and never asks: unattended callers (nightly, scripts) go ahead.
+    """
+
+    def columns(self, mapping: HeaderMap) -> None:
+        """How the sheet's headers were read (which header feeds which column, the notes), before any row."""
 
     def start(self, total: int) -> None:
         """The number of rows to decide."""
 
     def advance(self, result: RowResult) -> None:
         """One more row decided, and how (its line is already in the results file)."""
+
+    def confirm(self, writes: Sequence[Planned]) -> bool:
+        """Whether to send these writes: asked once, after the lookups and before the first write of a run."""
+        return True

@@ -11,6 +11,7 @@ import csv
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from batchupdate.columns import named_columns
 from batchupdate.errors import InputError
 from batchupdate.kinds import detect_kind
 from batchupdate.results import ResultLine, read_results
@@ -37,14 +38,15 @@ def write_undo_sheet(results: Path, out: Path | None = None, kind_name: str | No
     recorded = read_results(results)
     kind = detect_kind(recorded.sheet, kind_name)
     has = {header_key(header) for header in recorded.sheet.headers}
+    # The input's own columns may be under an alias ("Instance ID" for class_id), as the run read them.
+    inputs = named_columns(recorded.input_headers, kind)
     needed = (*(f"before_{column}" for column in kind.changes), *(source for _, source in kind.undo_columns))
-    missing = [name for name in needed if header_key(name) not in has]
+    missing = [name for name in needed if header_key(name) not in has and name not in inputs]
     if missing:
         raise InputError(
             f"{results.name} is not a results file of a {kind.name} run (it has no {missing[0]} column); "
             "give the .results file a run wrote"
         )
-    inputs = [header_key(header) for header in recorded.input_headers]
     path = out or default_undo_path(results)
     undo = UndoSheet(path=path, kind=kind.name)
     lines: list[list[str]] = []
@@ -75,9 +77,9 @@ def write_undo_sheet(results: Path, out: Path | None = None, kind_name: str | No
     return undo
 
 
-def _value(record: ResultLine, inputs: list[str], column: str) -> str:
+def _value(record: ResultLine, inputs: dict[str, int], column: str) -> str:
     """A column of the line, whether the run added it (resolved ids) or the sheet had it (contact_id)."""
     key = header_key(column)
     if key in record.found:
         return record.found[key].strip()
-    return record.inputs[inputs.index(key)].strip()
+    return record.inputs[inputs[column]].strip()

@@ -6,6 +6,7 @@ only rows with no problem go on to be resolved, so nothing is ever sent for an i
 
 from __future__ import annotations
 
+import datetime as dt
 from collections import defaultdict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -17,10 +18,18 @@ import pandas as pd
 import pandera.pandas as pa
 from pandera.errors import SchemaErrors
 
-from batchupdate.cells import CellError, clean_text
+from batchupdate.cells import (
+    CellError,
+    clean_text,
+    day_first_would_differ,
+    month_first_date,
+    only_day_first,
+    only_month_first,
+    parse_date,
+)
+from batchupdate.columns import HeaderMap, map_headers
 from batchupdate.errors import InputError
 from batchupdate.kinds.base import UNREADABLE, Column, Kind, Row
-from batchupdate.results import COMMON_COLUMNS, results_start
 from batchupdate.sheet import Sheet, header_key, paused_garbage_collection
 from batchupdate.status import Status
 
@@ -41,23 +50,13 @@ class Validation:
     verdicts: dict[int, Verdict]
 
 
-def canonical_frame(sheet: Sheet, kind: Kind[Any]) -> pd.DataFrame:
-    """The sheet's cells under the kind's column names; an InputError if a needed column is missing."""
-    found: dict[str, str] = {}
-    written = sheet.written or sheet.headers
-    for column in kind.columns:
-        positions = [i for i, header in enumerate(written) if header_key(header) == header_key(column.name)]
-        if len(positions) > 1:
-            same = ", ".join(repr(written[i]) for i in positions)
-            raise InputError(f"{sheet.path.name}: columns {same} all mean {column.name}; keep one")
-        if positions:
-            found[column.name] = sheet.headers[positions[0]]
-    clashing = [h for h in written if header_key(h) in _RESULT_KEYS] if results_start(sheet) is None else []
-    if clashing:
-        raise InputError(
-            f"{sheet.path.name}: column {clashing[0]!r} has the name of a column batchupdate adds to its results "
-            f"({', '.join(COMMON_COLUMNS)}); rename it, e.g. to 'my {clashing[0]}'"
-        )
+def canonical_frame(sheet: Sheet, kind: Kind[Any], columns: HeaderMap | None = None) -> pd.DataFrame:
+    """The sheet's cells under the kind's column names; an InputError if a needed column is missing.
+
+    ``columns`` says which header feeds which column (pipeline.read_job maps them once, with --map);
+    without it the headers are mapped here by name and alias alone.
+    """
+    found = dict((columns or map_headers(sheet, kind)).sources)
     missing = [group for group in kind.required if not any(name in found for name in group)]
     if missing:
         needed = "; ".join(" or ".join(group) for group in missing)
@@ -70,15 +69,72 @@ def canonical_frame(sheet: Sheet, kind: Kind[Any]) -> pd.DataFrame:
     return pd.DataFrame(cells, index=sheet.frame.index)
 
 
-_RESULT_KEYS = frozenset(header_key(name) for name in COMMON_COLUMNS)
+def check_date_columns(frame: pd.DataFrame, sheet: Sheet, kind: Kind[Any], columns: HeaderMap | None) -> None:
+    """Stop the sheet (InputError) when a date column holds a cell that can only be read month first.
+
+    The rule is per column: one cell such as 11/30/2026 shows the column is written month first, so its
+    03/05/2026 means 5 March, not 3 May; reading the others day first would write wrong dates. A column whose
+    ambiguous cells could be either way is read day first (Australian). Real date cells are never ambiguous.
+    """
+    written = columns.written if columns else {}
+    flagged: list[str] = []
+    first: tuple[str, int, str] | None = None
+    for column in kind.columns:
+        if column.parse is not parse_date or column.name not in frame:
+            continue  # only date columns; parse_date is what makes one
+        cells = frame[column.name].tolist()
+        month_first = {cell for cell in dict.fromkeys(cells) if isinstance(cell, str) and only_month_first(cell)}
+        if not month_first:
+            continue
+        flagged.append(column.name)
+        if first is None:
+            position = next(i for i, cell in enumerate(cells) if cell in month_first)
+            first = (column.name, position, clean_text(cells[position]))
+    if first is None:
+        return
+    name, position, cell = first
+    header = written.get(name, name)
+    shown = name if header_key(header) == header_key(name) else f"{name} ({header!r})"
+    meant = month_first_date(cell)
+    assert meant is not None  # only_month_first said it is a real date month first
+    cells = frame[name].tolist()
+    lines = sheet.lines
+
+    def first_where(test: Callable[[str], bool]) -> tuple[int, str] | None:
+        return next(((lines[i], c) for i, c in enumerate(cells) if isinstance(c, str) and test(clean_text(c))), None)
+
+    if mixed := first_where(only_day_first):
+        consequence = f", yet row {mixed[0]} {clean_text(mixed[1])!r} is day first: the column mixes both"
+    elif misread := first_where(day_first_would_differ):
+        other = clean_text(misread[1])
+        consequence = (
+            f", so row {misread[0]} {other!r} means {_spoken(month_first_date(other))}, "
+            f"not {_spoken(parse_date(other))} as day first"
+        )
+    else:
+        consequence = ""
+    also = f" ({', '.join(flagged[1:])} too)" if len(flagged) > 1 else ""
+    raise InputError(
+        f"{sheet.path.name}: {shown} is written month first{also}: row {lines[position]} {cell!r} can only be "
+        f"{_spoken(meant)}{consequence}; nothing was sent: write the column day first "
+        f"({meant:%d/%m/%Y}) or as YYYY-MM-DD ({meant.isoformat()}), or as real date cells"
+    )
 
 
+def _spoken(date: dt.date | None) -> str:
+    return f"{date.day} {date:%B %Y}" if date else "?"
 
 
 @paused_garbage_collection()
-def validate(sheet: Sheet, kind: Kind[Any]) -> Validation:
-    """Check every cell and row rule, then settle duplicates among the rows that passed."""
-    frame = canonical_frame(sheet, kind)
+def validate(sheet: Sheet, kind: Kind[Any], columns: HeaderMap | None = None) -> Validation:
+    """Check every cell and row rule, then settle duplicates among the rows that passed.
+
+    A sheet-wide problem (a missing column, a date column written month first) is an InputError: nothing
+    of the sheet goes on.
+    """
+    columns = columns or map_headers(sheet, kind)
+    frame = canonical_frame(sheet, kind, columns)
+    check_date_columns(frame, sheet, kind, columns)
     parsed, reasons = _parse_columns(frame, kind)
     problems = _schema_problems(frame, parsed, reasons, kind)
     for index, message in _oversized_cells(sheet).items():

@@ -221,18 +221,12 @@ CASES = [
             sent={"700002": {"activityenddate": "2026-04-27"}},
         ),
     ),
-    # Month-first dates are invalid, never swapped; 25/12/2026 (day-first) goes out as 2026-12-25.
+    # A date that can only be month first (03/16/2026) shows its column is written month first: the whole
+    # sheet stops, naming the column and the cell, and no date is swapped or half written (tests/test_columns_cli.py
+    # has the rest of the date rule).
     (
         "month_first_dates.csv",
-        rows(
-            1,
-            3,
-            {
-                2: ("700001", ("end_date '12/25/2026' is not a real date", "day first")),
-                3: ("700002", ("start_date '03/16/2026' is not a real date", "end_date '04/27/2026'")),
-            },
-            sent={"700003": {"activityenddate": "2026-12-25"}},
-        ),
+        rejected("start_date is written month first (end_date too)", "row 3 '03/16/2026'", "day first"),
     ),
     # Two-digit years are not guessed into a century; unpadded ISO (2026-3-30) is a date.
     (
@@ -308,7 +302,7 @@ CASES = [
     ),
     # Extra cells become pass-through columns (valid); a row cut short asks for no change (invalid).
     ("ragged_rows.csv", rows(1, 3, {3: ("700002", ("the row asks for no change",))})),
-    # A modules sheet: a wrong access word, no module, a month-first date, end before start.
+    # A modules sheet: a wrong access word, no module, no such date, end before start.
     (
         "modules_bad_values.csv",
         rows(
@@ -317,7 +311,7 @@ CASES = [
             {
                 3: ("700176", ("access 'open' is not an access word",)),
                 4: ("700177", ("module_name and module_enrolment_id are both blank",)),
-                5: ("700187", ("start_date '05/18/2026' is not a real date",)),
+                5: ("700187", ("start_date '31/06/2026' is not a real date",)),
                 6: ("700202", ("end_date '2026-05-25' is before start_date '2026-06-15'",)),
             },
         ),

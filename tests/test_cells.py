@@ -8,7 +8,19 @@ from collections.abc import Iterator
 
 import pytest
 
-from batchupdate.cells import CellError, clean_text, parse_date, parse_date_time, parse_id
+from batchupdate.cells import (
+    FOREIGN_DIGITS,
+    CellError,
+    clean_text,
+    day_first_would_differ,
+    month_first_date,
+    only_day_first,
+    only_month_first,
+    parse_date,
+    parse_date_time,
+    parse_id,
+)
+from batchupdate.kinds.outcomes import parse_outcome
 
 
 @pytest.fixture
@@ -182,3 +194,63 @@ def test_parse_date_time(text: object, expected: dt.date | None) -> None:
 def test_parse_date_time_never_shifts_by_time_zone() -> None:
     assert parse_date_time("2026-03-01 23:30") == dt.date(2026, 3, 1)
     assert parse_date_time("2026-03-01 00:00") == dt.date(2026, 3, 1)
+
+
+# ---------------------------------------------------------------- digits: 0-9 only
+
+
+@pytest.mark.parametrize(
+    ("parse", "cell"),
+    [
+        pytest.param(parse_id, "\uff17\uff10\uff10\uff10\uff10\uff11", id="fullwidth contact id"),
+        pytest.param(parse_id, "\u0667\u0660\u0660\u0660\u0660\u0661", id="Arabic-Indic contact id"),
+        pytest.param(parse_id, "70000\u0661", id="one Arabic-Indic digit in an id"),
+        pytest.param(parse_id, "\u096d\u0966\u0966\u0966\u0966\u0967", id="Devanagari id"),
+        pytest.param(parse_date, "\uff10\uff15/03/2026", id="fullwidth day"),
+        pytest.param(parse_date, "2026-\u0660\u0663-05", id="Arabic-Indic month in ISO date"),
+        pytest.param(parse_outcome, "\uff12\uff10", id="fullwidth outcome 20"),
+        pytest.param(parse_outcome, "\u0662\u0660", id="Arabic-Indic outcome 20"),
+    ],
+)
+def test_only_ascii_digits_count(parse: object, cell: str) -> None:
+    assert callable(parse)
+    with pytest.raises(CellError) as caught:
+        parse(cell)
+    assert str(caught.value) == FOREIGN_DIGITS
+    assert "0-9" in str(caught.value)
+
+
+def test_ascii_digits_still_parse() -> None:
+    assert parse_id("700001") == 700001
+    assert parse_date("05/03/2026") == dt.date(2026, 3, 5)
+    assert parse_outcome("20") == 20
+
+
+# ---------------------------------------------------------------- which way a slashed date can be read
+
+
+@pytest.mark.parametrize(
+    ("text", "month_first_only", "day_first_only", "either_and_different"),
+    [
+        pytest.param("11/30/2026", True, False, False, id="30 November, month first only"),
+        pytest.param("02/13/2026", True, False, False, id="13 February, month first only"),
+        pytest.param("30/11/2026", False, True, False, id="day first only"),
+        pytest.param("03/05/2026", False, False, True, id="either: 3 May or 5 March"),
+        pytest.param("05/05/2026", False, False, False, id="either, and the same date"),
+        pytest.param("02/30/2026", False, False, False, id="30 February: no date either way"),
+        pytest.param("2026-11-30", False, False, False, id="ISO is never ambiguous"),
+        pytest.param("11.30.2026", True, False, False, id="dots like slashes"),
+        pytest.param(" 11/30/2026 ", True, False, False, id="spaces around"),
+    ],
+)
+def test_slashed_dates_by_reading(
+    text: str, month_first_only: bool, day_first_only: bool, either_and_different: bool
+) -> None:
+    assert only_month_first(text) is month_first_only
+    assert only_day_first(text) is day_first_only
+    assert day_first_would_differ(text) is either_and_different
+
+
+def test_month_first_date() -> None:
+    assert month_first_date("11/30/2026") == dt.date(2026, 11, 30)
+    assert month_first_date("30/11/2026") is None

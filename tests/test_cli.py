@@ -247,3 +247,70 @@ def test_undo_round_trip_is_exact_when_every_changed_field_had_a_value(
         assert applied.returncode == 0, applied.stdout + applied.stderr
 
     assert store.snapshot() == start
+
+
+def test_check_plan_and_run_print_the_mapping_first(sandbox: RunningSandbox, cli, tmp_path: Path) -> None:
+    sheet = write_csv(
+        tmp_path / "s.csv",
+        ["Contact ID", "Class ID", "Unit Code", "Result", "End Date", "trainer_note"],
+        [[700001, 31001, "BSBTWK401", "C", "05/03/2026", "ok"]],
+    )
+    line = "Columns: contact_id, class_id, unit_code, outcome <- 'Result', end_date; kept as notes: trainer_note"
+
+    for command in ("check", "plan", "run"):
+        result = cli(command, str(sheet), url=sandbox.url)
+        assert result.returncode == 0, result.stdout + result.stderr
+        printed = [text for text in result.stdout.splitlines() if not text.startswith("Target:")]
+        assert printed[0] == line, (command, result.stdout)
+
+
+def test_plan_prints_the_first_changes_as_a_table(sandbox: RunningSandbox, cli, tmp_path: Path) -> None:
+    result = cli("plan", str(sample(tmp_path)), url=sandbox.url)
+
+    assert result.returncode == 0, result.stdout + result.stderr
+    lines = result.stdout.splitlines()
+    start = lines.index("Changes in the first 9 of 23 rows that change (all in the results file):")
+    assert lines[start + 1].split() == ["row", "record", "column", "before", "->", "after"]
+    table = lines[start + 2 : lines.index("  unchanged          5")]
+    assert len(table) == 20  # twenty changes, whole rows only
+    assert table[0].split() == [
+        "2",
+        "contact",
+        "700001,",
+        "class",
+        "31001,",
+        "unit",
+        "BSBTWK401",
+        "outcome",
+        "70",
+        "(CA)",
+        "->",
+        "20",
+        "(C)",
+    ]
+    assert table[1].split() == ["end_date", "(blank)", "->", "2026-03-05"]
+    assert "  would-update      23" in lines
+
+
+def test_plan_table_shows_the_student_when_the_lookups_know_the_name() -> None:
+    from batchupdate.cli.sheets import plan_table
+    from batchupdate.kinds.base import Change
+    from batchupdate.pipeline import Planned
+
+    planned = [
+        Planned(
+            2, "Ava Nguyen", "contact 700001, class 31001, unit BSBTWK401", (Change("outcome", "70 (CA)", "20 (C)"),)
+        ),
+        Planned(5, "", "contact 700002, class 31001, unit BSBTWK401", (Change("end_date", "", "2026-04-27"),)),
+    ]
+
+    table = plan_table(planned)
+
+    assert table[0] == "Changes (2 rows):"
+    assert table[1].split() == ["row", "student", "record", "column", "before", "->", "after"]
+    assert table[2].split()[:3] == ["2", "Ava", "Nguyen"]
+    assert table[3].split()[-3:] == ["(blank)", "->", "2026-04-27"]
+    assert (
+        plan_table(planned[:1] * 30, limit=20)[0]
+        == "Changes in the first 20 of 30 rows that change (all in the results file):"
+    )

@@ -68,7 +68,7 @@ def test_every_bad_row_is_reported_at_once_with_column_value_and_fix(tmp_path: P
         "700002,31001,BSBWHS411,NAS,,,Sam\n"
         "700003,31001,BSBWHS411,C,31/02/2026,,Sam\n"
         "700004,31001,BSB WHS411,C,,,Sam\n"
-        "700005,31001,BSBWHS411,C,,02/13/2026,Sam\n"
+        "700005,31001,BSBWHS411,C,,30/02/2026,Sam\n"
         "700006,31001,BSBWHS411,CNA,,,Sam\n",
         Units(),
     )
@@ -78,7 +78,7 @@ def test_every_bad_row_is_reported_at_once_with_column_value_and_fix(tmp_path: P
         5: ("outcome 'NAS'", "write the number instead"),
         6: ("start_date '31/02/2026'", "use DD/MM/YYYY (day first)"),
         7: ("unit_code 'BSB WHS411'", "use the code as aXcelerate shows it"),
-        8: ("end_date '02/13/2026'", "use DD/MM/YYYY (day first)"),
+        8: ("end_date '30/02/2026'", "use DD/MM/YYYY (day first)"),
     }
     assert sorted(verdicts) == sorted(expected)
     for line, (column_and_value, fix) in expected.items():
@@ -449,3 +449,76 @@ def test_module_row_rules(tmp_path: Path, row: str, message: str) -> None:
     verdict = verdicts_by_line(sheet, validation)[2]
     assert verdict.status == Status.INVALID
     assert message in verdict.error
+
+
+# ---------------------------------------------------------------- dates are judged per column
+
+
+def test_a_date_column_with_a_cell_that_can_only_be_month_first_stops_the_sheet(tmp_path: Path) -> None:
+    sheet = sheet_from_csv(
+        tmp_path,
+        "Contact ID,Class ID,Unit Code,Outcome,Start Date,Finish Date\n"
+        "700001,31001,BSBWHS411,C,,03/05/2026\n"
+        "700002,31001,BSBWHS411,C,,04/10/2026\n"
+        "700003,31001,BSBWHS411,C,,06/11/2026\n"
+        "700004,31001,BSBWHS411,C,,11/30/2026\n",
+    )
+    with pytest.raises(InputError) as caught:
+        validate(sheet, Units())
+    message = str(caught.value)
+    assert message == (
+        "outcomes.csv: end_date ('Finish Date') is written month first: row 5 '11/30/2026' can only be "
+        "30 November 2026, so row 2 '03/05/2026' means 5 March 2026, not 3 May 2026 as day first; nothing was "
+        "sent: write the column day first (30/11/2026) or as YYYY-MM-DD (2026-11-30), or as real date cells"
+    )
+
+
+def test_a_column_mixing_day_first_and_month_first_cells_stops_the_sheet(tmp_path: Path) -> None:
+    sheet = sheet_from_csv(
+        tmp_path,
+        f"{UNITS_HEADER}\n700001,31001,BSBWHS411,C,25/12/2026,\n700002,31001,BSBWHS411,C,12/26/2026,\n",
+    )
+    with pytest.raises(
+        InputError,
+        match=r"start_date is written month first: row 3 '12/26/2026'.*"
+        r"row 2 '25/12/2026' is day first: the column mixes both",
+    ):
+        validate(sheet, Units())
+
+
+def test_every_month_first_column_is_named(tmp_path: Path) -> None:
+    sheet = sheet_from_csv(tmp_path, f"{MODULES_HEADER}\n700001,32001,Module 1,,02/13/2026,02/27/2026\n")
+    with pytest.raises(InputError, match=r"start_date is written month first \(end_date too\): row 2"):
+        validate(sheet, Modules())
+
+
+def test_a_column_whose_dates_could_be_either_way_is_read_day_first(tmp_path: Path) -> None:
+    _, validation = check(
+        tmp_path,
+        f"{UNITS_HEADER}\n700001,31001,BSBWHS411,C,,03/05/2026\n700002,31001,BSBWHS411,C,13/04/2026,04/10/2026\n",
+        Units(),
+    )
+    values = values_by_line(validation)
+    assert values[2]["end_date"] == dt.date(2026, 5, 3)
+    assert values[3]["end_date"] == dt.date(2026, 10, 4)
+
+
+def test_the_rule_is_per_column(tmp_path: Path) -> None:
+    sheet = sheet_from_csv(tmp_path, f"{UNITS_HEADER}\n700001,31001,BSBWHS411,C,03/05/2026,11/30/2026\n")
+    with pytest.raises(InputError, match="end_date is written month first: row 2 '11/30/2026'") as caught:
+        validate(sheet, Units())
+    assert "start_date" not in str(caught.value).split(":")[1]
+
+
+def test_real_date_cells_are_never_ambiguous(tmp_path: Path) -> None:
+    sheet = sheet_from_xlsx(
+        tmp_path,
+        [
+            ["contact_id", "class_id", "unit_code", "outcome", "end_date"],
+            [700001, 31001, "BSBWHS411", "C", dt.datetime(2026, 3, 5)],
+            [700002, 31001, "BSBWHS411", "C", dt.datetime(2026, 11, 30)],
+        ],
+    )
+    validation = validate(sheet, Units())
+    assert validation.verdicts == {}
+    assert [row["end_date"] for row in validation.rows] == [dt.date(2026, 3, 5), dt.date(2026, 11, 30)]

@@ -17,9 +17,7 @@ from batchupdate.pacing import DEFAULT_CONCURRENCY
 F = TypeVar("F", bound=Callable[..., Any])
 
 kind = click.option("--kind", type=click.Choice(KIND_NAMES), help="Sheet kind (else told by its headers).")
-results = click.option(
-    "--results", type=click.Path(path_type=Path), help="Results file (default SHEET.results.csv)."
-)
+results = click.option("--results", type=click.Path(path_type=Path), help="Results file (default SHEET.results.csv).")
 sheet = click.option("--sheet", "sheet_name", help="Worksheet of an .xlsx file (default: the first).")
 rate = click.option("--rate", default="auto", show_default=True, help="Max requests per second, or auto.")
 concurrency = click.option(
@@ -35,6 +33,16 @@ module_status = click.option(
     "--module-status",
     "module_status",
     help="Modules sheets: module statuses to match, comma-separated (default: Enrolled,In Progress).",
+)
+column_map = click.option(
+    "--map",
+    "column_map",
+    multiple=True,
+    metavar='"HEADER=COLUMN"',
+    help='Which column a header feeds, e.g. --map "Grade=outcome"; "HEADER=note" keeps it as it is. Repeatable.',
+)
+yes = click.option(
+    "--yes", "-y", is_flag=True, help="Do not ask before writing to a PRODUCTION tenant (asked on a terminal only)."
 )
 max_changes = click.option(
     "--max-changes", type=click.IntRange(0), help="Write at most N rows; the rest are skipped (exit 1)."

@@ -6,7 +6,7 @@ import asyncio
 import contextlib
 import datetime as dt
 import sys
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -19,11 +19,13 @@ from batchupdate.progress import Progress
 from batchupdate.status import RESULT_STATUSES, Status
 
 if TYPE_CHECKING:
+    from batchupdate.columns import HeaderMap
     from batchupdate.config import Connection
-    from batchupdate.pipeline import Job, Report
+    from batchupdate.pipeline import Job, Planned, Report
     from batchupdate.results import RowResult
 
 SHOWN_PROBLEMS = 20
+SHOWN_CHANGES = 20  # rows of the plan's table of changes
 CHECK, PLAN, RUN = "check", "plan", "run"  # as pipeline.py names the modes
 
 sheet_command_options = options.combine(
@@ -36,6 +38,7 @@ sheet_command_options = options.combine(
     options.no_progress,
     options.sandbox,
     options.module_status,
+    options.column_map,
 )
 
 
@@ -57,9 +60,14 @@ def plan(sheet: Path, **chosen: Any) -> None:
 @sheet_command_options
 @options.max_changes
 @click.option("--only", help="With a results file as SHEET: re-run rows with these statuses (e.g. failed,skipped).")
-def run(sheet: Path, only: str | None, max_changes: int | None, **chosen: Any) -> None:
-    """Apply SHEET (or the chosen rows of an earlier results file) to aXcelerate."""
-    _sheet_command(sheet, RUN, chosen, only=_only(only), max_changes=max_changes)
+@options.yes
+def run(sheet: Path, only: str | None, max_changes: int | None, yes: bool, **chosen: Any) -> None:
+    """Apply SHEET (or the chosen rows of an earlier results file) to aXcelerate.
+
+    On a terminal, a run against a PRODUCTION tenant shows the changes and asks before the first write
+    (--yes skips that); without a terminal (cron, scripts) it goes ahead.
+    """
+    _sheet_command(sheet, RUN, chosen, only=_only(only), max_changes=max_changes, yes=yes)
 
 
 def _sheet_command(
@@ -69,10 +77,16 @@ def _sheet_command(
     *,
     only: frozenset[str] | None = None,
     max_changes: int | None = None,
+    yes: bool = False,
 ) -> None:
+    from batchupdate.columns import parse_map_option
     from batchupdate.logfile import protect, start_log, stop_log
     from batchupdate.pipeline import Job
 
+    try:
+        mapping = parse_map_option(chosen["column_map"])
+    except InputError as exc:
+        fail(str(exc))
     job = Job(
         sheet,
         mode,
@@ -82,6 +96,7 @@ def _sheet_command(
         only,
         options.statuses(chosen["module_status"]),
         max_changes,
+        mapping,
     )
     log_path, handler = start_log(Path("logs"), job.mode, job.sheet, dt.datetime.now())
     try:
@@ -89,7 +104,8 @@ def _sheet_command(
             if connection is not None:
                 protect(handler, connection.secrets)
                 click.echo(f"Target: {connection.target}")
-            report = asyncio.run(_execute(job, chosen, connection))
+            guard = connection if mode == RUN and not yes and _is_production(connection) and _on_terminal() else None
+            report = asyncio.run(_execute(job, chosen, connection, guard))
     except InputError as exc:
         fail(str(exc))
     finally:
@@ -109,16 +125,31 @@ def _connection(job: Job, sandbox: bool) -> Iterator[Connection | None]:
         yield connection
 
 
-async def _execute(job: Job, chosen: dict[str, Any], connection: Connection | None) -> Report:
+def _is_production(connection: Connection | None) -> bool:
+    return connection is not None and connection.target.startswith("PRODUCTION")
+
+
+def _on_terminal() -> bool:
+    """Whether a person can answer: the answer comes from stdin."""
+    return sys.stdin.isatty()
+
+
+async def _execute(
+    job: Job, chosen: dict[str, Any], connection: Connection | None, guard: Connection | None = None
+) -> Report:
     from batchupdate.session import run_job
 
-    progress = _Bar(enabled=not chosen["no_progress"], label=job.mode)
+    progress = _Bar(enabled=not chosen["no_progress"], label=job.mode, guard=guard)
     try:
-        return await run_job(
-            job, connection, rate=chosen["rate"], concurrency=chosen["concurrency"], progress=progress
-        )
+        return await run_job(job, connection, rate=chosen["rate"], concurrency=chosen["concurrency"], progress=progress)
     finally:
         progress.close()
+
+
+def _not_confirmed() -> str:
+    from batchupdate.pipeline import NOT_CONFIRMED
+
+    return NOT_CONFIRMED
 
 
 def _only(only: str | None) -> frozenset[str] | None:
@@ -127,19 +158,39 @@ def _only(only: str | None) -> frozenset[str] | None:
     statuses = frozenset(part.strip().lower() for part in only.split(",") if part.strip())
     unknown = sorted(statuses - set(RESULT_STATUSES))
     if unknown:
-        raise click.BadParameter(
-            f"{', '.join(unknown)}; use any of {', '.join(RESULT_STATUSES)}", param_hint="--only"
-        )
+        raise click.BadParameter(f"{', '.join(unknown)}; use any of {', '.join(RESULT_STATUSES)}", param_hint="--only")
     return statuses
 
 
 class _Bar(Progress):
-    """A tqdm bar on stderr, only when asked for and stderr is a terminal."""
+    """A tqdm bar on stderr, only when asked for and stderr is a terminal; the mapping line; the production guard.
 
-    def __init__(self, *, enabled: bool, label: str) -> None:
+    ``guard`` is the PRODUCTION connection to ask about before the first write (None: never ask).
+    """
+
+    def __init__(self, *, enabled: bool, label: str, guard: Connection | None = None) -> None:
         self.enabled = enabled and sys.stderr.isatty()
         self.label = label
         self.bar: Any = None
+        self.guard = guard
+
+    def columns(self, mapping: HeaderMap) -> None:
+        click.echo(mapping.describe())
+
+    def confirm(self, writes: Sequence[Planned]) -> bool:
+        if self.guard is None:
+            return True
+        if self.bar is not None:
+            self.bar.clear()
+        for line in plan_table(writes):
+            click.echo(line, err=True)
+        rows = "row" if len(writes) == 1 else "rows"
+        click.echo(f"About to write {len(writes)} {rows} to {self.guard.target}.", err=True)
+        try:
+            return click.confirm("Write them?", default=False, err=True)
+        except click.Abort:  # end of input or Ctrl-C at the question: not a yes
+            click.echo("", err=True)
+            return False
 
     def start(self, total: int) -> None:
         if self.enabled:
@@ -156,15 +207,58 @@ class _Bar(Progress):
             self.bar.close()
 
 
+def plan_table(planned: Sequence[Planned], limit: int = SHOWN_CHANGES) -> list[str]:
+    """The first ``limit`` changes as a table, whole rows only: row, student (when known), record, column,
+    before -> after; a row changing three fields takes three lines."""
+    shown: list[Planned] = []
+    for item in planned:
+        if shown and sum(len(row.changes) for row in shown) + len(item.changes) > limit:
+            break
+        shown.append(item)
+    if not shown:
+        return []
+    with_student = any(item.student for item in shown)
+    heading = ["row", *(["student"] if with_student else []), "record", "column", "before -> after"]
+    table: list[list[str]] = []
+    for item in shown:
+        for number, change in enumerate(item.changes):
+            first = number == 0
+            table.append(
+                [
+                    str(item.line) if first else "",
+                    *([item.student if first else ""] if with_student else []),
+                    item.record if first else "",
+                    change.column,
+                    f"{change.before or '(blank)'} -> {change.after or '(blank)'}",
+                ]
+            )
+    widths = [max(len(cells[i]) for cells in (heading, *table)) for i in range(len(heading) - 1)]
+    if len(shown) < len(planned):
+        title = f"Changes in the first {len(shown)} of {len(planned)} rows that change (all in the results file):"
+    else:
+        title = f"Changes ({len(planned)} {'row' if len(planned) == 1 else 'rows'}):"
+
+    def line(cells: Sequence[str]) -> str:
+        padded = [cell.ljust(width) for cell, width in zip(cells, widths, strict=False)]
+        return "  " + "  ".join([*padded, cells[-1]])
+
+    return [title, line(heading), *(line(cells).rstrip() for cells in table)]
+
+
 def _print_summary(report: Report, log_path: Path) -> None:
     job = report.job
     total = len(report.results)
     click.echo(f"{job.mode.capitalize()} of {job.sheet} ({report.kind}, {report.source}): {total} rows")
     problems = [r for r in report.results if r.error and r.status != Status.UNCHANGED]
+    if report.declined:  # one line for them all, not 20 lines of "not confirmed"
+        problems = [r for r in problems if r.error != _not_confirmed()]
     for result in problems[:SHOWN_PROBLEMS]:
         click.echo(f"  row {result.line}: {result.status}: {result.error}")
     if len(problems) > SHOWN_PROBLEMS:
         click.echo(f"  ... and {len(problems) - SHOWN_PROBLEMS} more (see the results file)")
+    if job.mode == PLAN:
+        for line in plan_table(report.planned):
+            click.echo(line)
     for status, number in report.counts.items():
         click.echo(f"  {status:<13}{number:>7}")
     if report.requests:
@@ -174,6 +268,8 @@ def _print_summary(report: Report, log_path: Path) -> None:
         click.echo(f"Requests: none, in {report.seconds:.1f} s")
     if report.resumed:
         click.echo(f"Resumed an interrupted run: {report.resumed} rows were already done and were not sent again")
+    if report.declined:
+        click.echo(f"Not confirmed: no write was sent; the {len(report.planned)} rows to write are skipped")
     if report.aborted:
         click.echo(f"Run stopped: {report.aborted}", err=True)
     if report.kept_previous:

@@ -8,7 +8,7 @@ nothing heavy, so `batchupdate --help` can list the kinds without loading pandas
 from __future__ import annotations
 
 import importlib
-from collections.abc import Iterable
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -53,32 +53,35 @@ def all_kinds() -> dict[str, Kind[Any]]:
 
 
 def known_headers() -> set[str]:
-    """Every header any kind recognises, for finding the header row."""
+    """Every column name and alias any kind recognises, for finding a sheet's header row and delimiter."""
     headers = {"row", "status"}
     for kind in all_kinds().values():
-        headers.update(column.name for column in kind.columns)
+        for column in kind.columns:
+            headers.update((column.name, *column.aliases))
     return headers
 
 
-def detect_kind(sheet: Sheet, requested: str | None) -> Kind[Any]:
-    """The kind named by --kind, or the one whose distinctive columns the sheet has."""
+def detect_kind(sheet: Sheet, requested: str | None, mapping: Sequence[tuple[str, str]] = ()) -> Kind[Any]:
+    """The kind named by --kind, or the one whose distinctive columns the sheet's headers feed.
+
+    Headers count by name, alias or --map (batchupdate.columns), so a sheet headed `Outcome Code` is a units
+    sheet. When no kind fits that way but exactly one has distinctive columns that headers only look like
+    ("Grade", "Finish"), it is that kind: reading it then stops on those headers, naming the --map to give.
+    """
+    from batchupdate.columns import looks_like, mapped_columns
     from batchupdate.errors import InputError
-    from batchupdate.sheet import header_key
 
     if requested:
         return new_kind(requested)
-    keys = {header_key(header) for header in sheet.headers}
-    fitting = [kind for kind in all_kinds().values() if _has_any(keys, kind.distinctive)]
+    kinds, headers = all_kinds().values(), sheet.written or sheet.headers
+    fitting = [kind for kind in kinds if mapped_columns(headers, kind, mapping) & kind.distinctive]
+    if not fitting:
+        fitting = [kind for kind in kinds if looks_like(headers, kind) & kind.distinctive]
     if len(fitting) == 1:
         return fitting[0]
     found = ", ".join(sheet.headers)
-    kinds, choices = " or a ".join(KIND_NAMES), " or ".join(f"--kind {name}" for name in KIND_NAMES)
+    kinds_named, choices = " or a ".join(KIND_NAMES), " or ".join(f"--kind {name}" for name in KIND_NAMES)
     raise InputError(
-        f"{sheet.path.name}: cannot tell whether this is a {kinds} sheet from its columns ({found}); add {choices}"
+        f"{sheet.path.name}: cannot tell whether this is a {kinds_named} sheet from its columns ({found}); "
+        f"add {choices}"
     )
-
-
-def _has_any(keys: set[str], columns: Iterable[str]) -> bool:
-    from batchupdate.sheet import header_key
-
-    return any(header_key(column) in keys for column in columns)

@@ -20,12 +20,28 @@ if TYPE_CHECKING:
 
 @dataclass(frozen=True)
 class Column:
-    """One canonical input column: its name, how a cell becomes a value, an example for templates."""
+    """One canonical input column: its name, how a cell becomes a value, an example for templates.
+
+    ``aliases`` are other headers that mean this column and are taken without asking (matched like the name,
+    ignoring case, spaces, '_' and '-'): the names aXcelerate's own screens, exports, reports and API use for
+    it, and what staff commonly write. A word that could mean something else never goes here: the header
+    mapping (batchupdate/columns.py) questions such headers instead.
+    """
 
     name: str
     parse: Callable[[object], object]
     example: str
     required: bool = False  # the cell must not be blank
+    aliases: tuple[str, ...] = ()
+
+
+# Aliases of the columns both kinds have (the name itself, as ContactID or Start Date, needs none). aXcelerate's
+# API says INSTANCEID for the class in its enrolments listing, programInstanceID in the unit PUT, STARTDATE and
+# FINISHDATE, activityStartDate and activityEndDate; its reports name fields contacts.contactid, classes.classid.
+CONTACT_ID_ALIASES = ("Contact No", "Contact Number", "contacts.contactid", "Student Contact ID")
+CLASS_ID_ALIASES = ("Instance ID", "Class Instance ID", "Program Instance ID", "Course Instance ID", "classes.classid")
+START_DATE_ALIASES = ("Start", "Activity Start Date")
+END_DATE_ALIASES = ("End", "Finish", "Finish Date", "Activity End Date", "Activity Finish Date")
 
 
 @dataclass(frozen=True)

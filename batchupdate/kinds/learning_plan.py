@@ -19,7 +19,11 @@ from batchupdate.cells import CellError, as_int, clean_text, parse_date, parse_i
 from batchupdate.client import Api, describe_error, truncate
 from batchupdate.errors import InputError, RejectedError, RetriableApiError
 from batchupdate.kinds.base import (
+    CLASS_ID_ALIASES,
+    CONTACT_ID_ALIASES,
     DATES_IN_ORDER,
+    END_DATE_ALIASES,
+    START_DATE_ALIASES,
     Change,
     Column,
     Row,
@@ -122,13 +126,34 @@ class Modules:
     name: str = "modules"
     distinctive: frozenset[str] = frozenset({"module_name", "module_enrolment_id", "access"})
     columns: tuple[Column, ...] = (
-        Column("contact_id", parse_id, "700001", required=True),
-        Column("class_id", parse_id, "32001", required=True),
-        Column("module_name", parse_module_name, "Module 1 - Workplace Safety"),
-        Column("module_enrolment_id", parse_id, "600001"),
-        Column("access", parse_access, "unlocked"),
-        Column("start_date", parse_date, "03/02/2026"),
-        Column("end_date", parse_date, "28/11/2026"),
+        Column("contact_id", parse_id, "700001", required=True, aliases=CONTACT_ID_ALIASES),
+        Column("class_id", parse_id, "32001", required=True, aliases=CLASS_ID_ALIASES),
+        # The report's field NAMEs (learningmoduleenrolments.*) and the v2 PUT's accessOverride are aXcelerate's.
+        Column(
+            "module_name",
+            parse_module_name,
+            "Module 1 - Workplace Safety",
+            aliases=("Module", "Learning Module", "Learning Module Name", "learningmoduleenrolments.modulename"),
+        ),
+        Column(
+            "module_enrolment_id",
+            parse_id,
+            "600001",
+            aliases=("Module Enrollment ID", "learningmoduleenrolments.moduleenrolmentid"),
+        ),
+        Column("access", parse_access, "unlocked", aliases=("Access Override", "Module Access")),
+        Column(
+            "start_date",
+            parse_date,
+            "03/02/2026",
+            aliases=(*START_DATE_ALIASES, "Module Start Date", "learningmoduleenrolments.startdate"),
+        ),
+        Column(
+            "end_date",
+            parse_date,
+            "28/11/2026",
+            aliases=(*END_DATE_ALIASES, "Module End Date", "learningmoduleenrolments.enddate"),
+        ),
     )
     template_columns: tuple[str, ...] = ("contact_id", "class_id", "module_name", "access", "start_date", "end_date")
     required: tuple[tuple[str, ...], ...] = (

@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import re
 
-from batchupdate.cells import CellError, clean_text
+from batchupdate.cells import CellError, check_digits, clean_text
 
-_NUMBER = re.compile(r"\d+(?:\.0+)?")
+_NUMBER = re.compile(r"[0-9]+(?:\.0+)?")  # not \d, which takes any script's digits
 
 # code: (short code, meaning); national (NAT) first, then state-only codes.
 OUTCOMES: dict[int, tuple[str, str]] = {
@@ -56,6 +56,7 @@ def parse_outcome(cell: object) -> int | None:
     text = clean_text(cell)
     if not text:
         return None
+    check_digits(text)
     if _NUMBER.fullmatch(text):
         whole = text.split(".")[0]
         number = int(whole) if len(whole) <= 4 else -1  # no outcome code has more than 3 digits

@@ -17,7 +17,11 @@ from batchupdate.cells import CellError, as_int, clean_text, parse_date, parse_d
 from batchupdate.client import Api, describe_error
 from batchupdate.errors import ApiError, InputError, RejectedError, RetriableApiError
 from batchupdate.kinds.base import (
+    CLASS_ID_ALIASES,
+    CONTACT_ID_ALIASES,
     DATES_IN_ORDER,
+    END_DATE_ALIASES,
+    START_DATE_ALIASES,
     Change,
     Column,
     Row,
@@ -71,13 +75,35 @@ class Units:
     name: str = "units"
     distinctive: frozenset[str] = frozenset({"unit_code", "unit_id", "outcome"})
     columns: tuple[Column, ...] = (
-        Column("contact_id", parse_id, "700001", required=True),
-        Column("class_id", parse_id, "31001", required=True),
-        Column("unit_code", parse_unit_code, "BSBWHS411"),
+        Column("contact_id", parse_id, "700001", required=True, aliases=CONTACT_ID_ALIASES),
+        Column("class_id", parse_id, "31001", required=True, aliases=CLASS_ID_ALIASES),
+        # aXcelerate's own words: "Subject Code" (the PUT's subjectCode), a unit of competency (UoC).
+        Column(
+            "unit_code", parse_unit_code, "BSBWHS411", aliases=("Subject Code", "UoC Code", "Unit of Competency Code")
+        ),
         Column("unit_id", parse_id, "41001"),
-        Column("outcome", parse_outcome, "C"),
-        Column("start_date", parse_date, "03/02/2026"),
-        Column("end_date", parse_date, "28/11/2026"),
+        # The PUT's field is `competent`, the listing's OUTCOMECODE, AVETMISS's "Outcome identifier - national".
+        Column(
+            "outcome",
+            parse_outcome,
+            "C",
+            aliases=(
+                "Outcome Code",
+                "Outcome ID",
+                "Result",
+                "Result Code",
+                "Competent",
+                "Competency",
+                "Competency Outcome",
+                "Unit Outcome",
+                "Final Outcome",
+                "National Outcome",
+                "Outcome Identifier National",
+                "Outcome Identifier - National",
+            ),
+        ),
+        Column("start_date", parse_date, "03/02/2026", aliases=(*START_DATE_ALIASES, "Unit Start Date")),
+        Column("end_date", parse_date, "28/11/2026", aliases=(*END_DATE_ALIASES, "Unit End Date", "Unit Finish Date")),
     )
     template_columns: tuple[str, ...] = ("contact_id", "class_id", "unit_code", "outcome", "start_date", "end_date")
     required: tuple[tuple[str, ...], ...] = (

@@ -446,7 +446,7 @@ def modules() -> None:
             ["700175", "32001", "Module 2 - Customer Service", "unlocked", "2026-03-16", "2026-03-30", "ok"],
             ["700176", "32001", "Module 4 - Digital Tools", "open", "", "", "access word"],
             ["700177", "32001", "", "unlocked", "", "", "no module"],
-            ["700187", "32002", "Module 1 - Introduction to Service", "unlocked", "05/18/2026", "", "month-first"],
+            ["700187", "32002", "Module 1 - Introduction to Service", "unlocked", "31/06/2026", "", "no 31 June"],
             ["700202", "32003", "MODULE 4 - MANAGING CHANGE", "locked", "2026-06-15", "2026-05-25", "reversed"],
         ],
         header=MODULES_HEADER,
