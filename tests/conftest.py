@@ -1,9 +1,7 @@
-"""Fixtures for end-to-end tests: a real sandbox on loopback and the real CLI in a subprocess."""
+"""Fixtures for end-to-end tests: a real sandbox on loopback, and the real CLI in this process or in its own."""
 
 from __future__ import annotations
 
-import csv
-import os
 import subprocess
 import sys
 from collections.abc import Callable, Iterator
@@ -11,10 +9,22 @@ from pathlib import Path
 
 import pytest
 
-from batchupdate.sandbox import SANDBOX_API_TOKEN, SANDBOX_WS_TOKEN, RunningSandbox, SandboxSettings, start_sandbox
+from batchupdate.sandbox import RunningSandbox, SandboxSettings, Store, start_sandbox
+from tests.fakes import Ran, cli_env, invoke_cli
 
-REPO = Path(__file__).resolve().parents[1]
-SAMPLES = REPO / "samples"
+SHEET_COMMANDS = ("check", "plan", "run")  # they show a progress bar unless told not to
+# `--rate auto` starts at 10 requests a second and doubles each clean second: against a sandbox with no limit
+# that is only waiting. A test about the pacer against a limit names its --rate (auto included).
+PACED_COMMANDS = ("plan", "run", "nightly")
+UNLIMITED = ["--rate", "1000"]
+
+
+def options_for(args: tuple[str, ...]) -> list[str]:
+    """What the CLI fixtures add to ``args``: no progress bar, and no slow start where no --rate is named."""
+    added = ["--no-progress"] if args[0] in SHEET_COMMANDS else []
+    if args[0] in PACED_COMMANDS and "--rate" not in args:
+        added += UNLIMITED
+    return [*args, *added]
 
 
 @pytest.fixture
@@ -33,29 +43,47 @@ def start(tmp_path: Path) -> Iterator[Callable[..., RunningSandbox]]:
         sandbox.stop()
 
 
+@pytest.fixture(scope="session")
+def fresh_seed(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A sandbox database as it is when first created: the demo data, untouched."""
+    path = tmp_path_factory.mktemp("seed") / "fresh.sqlite3"
+    Store.open(path).close()
+    return path
+
+
+@pytest.fixture(scope="session")
+def shared_sandbox(fresh_seed: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningSandbox]:
+    """One faultless sandbox for the whole session (starting and stopping one costs a quarter of a second)."""
+    settings = SandboxSettings(db_path=tmp_path_factory.mktemp("shared-sandbox") / "sandbox.sqlite3")
+    with start_sandbox(settings) as running:
+        yield running
+
+
 @pytest.fixture
-def sandbox(start: Callable[..., RunningSandbox]) -> RunningSandbox:
-    """A fresh, faultless sandbox."""
-    return start()
-
-
-def cli_env(url: str | None) -> dict[str, str]:
-    env = {key: value for key, value in os.environ.items() if not key.startswith("AXCELERATE_")}
-    env["PYTHONPATH"] = str(REPO) + os.pathsep + env.get("PYTHONPATH", "")
-    if url:
-        env.update(AXCELERATE_URL=url, AXCELERATE_API_TOKEN=SANDBOX_API_TOKEN, AXCELERATE_WS_TOKEN=SANDBOX_WS_TOKEN)
-    return env
+def sandbox(shared_sandbox: RunningSandbox, fresh_seed: Path) -> RunningSandbox:
+    """A faultless sandbox holding the fresh seed, its counters at zero."""
+    shared_sandbox.store.restore(fresh_seed)
+    shared_sandbox.stats.reset()
+    return shared_sandbox
 
 
 @pytest.fixture
-def cli(tmp_path: Path) -> Callable[..., subprocess.CompletedProcess[str]]:
-    """Run `batchupdate ARGS` as a user would, in tmp_path, pointed at a sandbox URL (or none)."""
+def cli(tmp_path: Path) -> Callable[..., Ran]:
+    """Run `batchupdate ARGS` in this process, in tmp_path, pointed at a sandbox URL (or none)."""
+
+    def _run(*args: str, url: str | None = None, env: dict[str, str] | None = None) -> Ran:
+        return invoke_cli(options_for(args), tmp_path, url, env)
+
+    return _run
+
+
+@pytest.fixture
+def cli_process(tmp_path: Path) -> Callable[..., subprocess.CompletedProcess[str]]:
+    """Run `batchupdate ARGS` as its own process, for what only a process shows: its real exit status."""
 
     def _run(*args: str, url: str | None = None, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
         return subprocess.run(
-            [sys.executable, "-m", "batchupdate", *args, "--no-progress"]
-            if args[0] in ("check", "plan", "run")
-            else [sys.executable, "-m", "batchupdate", *args],
+            [sys.executable, "-m", "batchupdate", *options_for(args)],
             cwd=tmp_path,
             env={**cli_env(url), **(env or {})},
             capture_output=True,
@@ -65,17 +93,3 @@ def cli(tmp_path: Path) -> Callable[..., subprocess.CompletedProcess[str]]:
         )
 
     return _run
-
-
-def read_results(path: Path) -> list[dict[str, str]]:
-    """A results file as a user's spreadsheet would show it."""
-    with path.open(encoding="utf-8-sig", newline="") as handle:
-        return list(csv.DictReader(handle))
-
-
-def write_csv(path: Path, header: list[str], rows: list[list[object]], encoding: str = "utf-8") -> Path:
-    with path.open("w", encoding=encoding, newline="") as handle:
-        writer = csv.writer(handle)
-        writer.writerow(header)
-        writer.writerows(rows)
-    return path

@@ -1,24 +1,39 @@
-"""Shared test helpers: a fake clock, an Api over httpx.MockTransport, a small fake aXcelerate, sample bodies.
+"""Shared test helpers: a fake clock, an Api over httpx.MockTransport, a small fake aXcelerate, sample bodies,
+sheets and results files; for the end-to-end tests, the CLI's environment and a web page served on loopback.
 
-Nothing here touches the network or sleeps for real: time only moves when a test (or a fake sleep) moves it.
+The fakes touch no network and never sleep for real: time only moves when a test (or a fake sleep) moves it.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import csv
+import datetime as dt
 import json
+import os
 import selectors
+import socket
+import threading
+import time
+import traceback
 import urllib.parse
-from collections.abc import Callable, Coroutine, Iterable, Mapping
+from collections.abc import Callable, Coroutine, Iterable, Iterator, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
 import httpx
 import pytest
+import uvicorn
+from starlette.types import ASGIApp
 
 from batchupdate.client import Api
+from batchupdate.config import Connection
 from batchupdate.pacing import Pacer, RetryPolicy
+from batchupdate.pipeline import Job, Report, execute
+from batchupdate.sandbox import SANDBOX_API_TOKEN, SANDBOX_WS_TOKEN, RunningSandbox
 
 BASE_URL = "https://tenant.app.axcelerate.com/api/"
 REFERENCE = Path(__file__).resolve().parent / "axcelerate-reference"  # copied from shared/, as fixtures
@@ -321,3 +336,145 @@ class FakeAxcelerate:
         if fault.status == 0:
             raise httpx.ReadTimeout("the answer never came")
         return error_response(fault.status, fault.details, "Validation Error." if fault.status == 412 else "Error.")
+
+
+def known(value: T | None) -> T:
+    """A record the test expects to be there (the sandbox's answer for an id it holds)."""
+    assert value is not None, "no such record"
+    return value
+
+
+# --- sheets and results files, as a user's spreadsheet shows them -----------------------------------------
+
+REPO = Path(__file__).resolve().parents[1]
+SAMPLES = REPO / "samples"
+SCRIPT = "<script>alert('cell')</script>"  # a cell a page must show as text, never run
+
+
+def read_results(path: Path) -> list[dict[str, str]]:
+    """A results file as a user's spreadsheet would show it."""
+    with path.open(encoding="utf-8-sig", newline="") as handle:
+        return list(csv.DictReader(handle))
+
+
+def write_csv(path: Path, header: Sequence[str], rows: Iterable[Sequence[object]], encoding: str = "utf-8") -> Path:
+    with path.open("w", encoding=encoding, newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(header)
+        writer.writerows(rows)
+    return path
+
+
+def mixed_unit_sheet(path: Path) -> Path:
+    """The sample unit sheet (23 updates, 5 unchanged) plus two invalid rows and two that cannot be found."""
+    with (SAMPLES / "unit-outcomes.csv").open(encoding="utf-8", newline="") as handle:
+        header, *sample = list(csv.reader(handle))
+    rows: list[list[object]] = [list(line) for line in sample]
+    rows += [
+        ["700005", "31001", "BSBTWK401", "XYZ", "", "", SCRIPT],
+        ["700006", "31001", "BSBPEF402", "C", "31/02/2026", "", "bad date"],
+        ["700001", "31001", "ZZZ999", "C", "", "", "unknown unit"],
+        ["999999", "31001", "BSBTWK401", "C", "", "", "no such student"],
+    ]
+    return write_csv(path, header, rows)
+
+
+def mixed_module_sheet(path: Path) -> Path:
+    """The sample module sheet (10 updates, 2 unchanged) plus an invalid access word and an unknown module."""
+    with (SAMPLES / "module-enrolments.csv").open(encoding="utf-8", newline="") as handle:
+        header, *sample = list(csv.reader(handle))
+    rows: list[list[object]] = [list(line) for line in sample]
+    rows += [
+        ["700176", "32001", "Module 1 - Workplace Safety", "open", "", ""],
+        ["700177", "32001", "Module 99 - Basket Weaving", "unlocked", "", ""],
+    ]
+    return write_csv(path, header, rows)
+
+
+# --- the whole flow over the fake aXcelerate ----------------------------------------------------------------
+
+
+def class_31001() -> FakeAxcelerate:
+    """Class 31001 with four students (700001-700004), each holding BSBWHS411 (outcome 70) and BSBCUS403."""
+    units = []
+    for contact in (700001, 700002, 700003, 700004):
+        units.append(HeldUnit(contact, 31001, 41001, "BSBWHS411", "70", "2026-02-03", None, 880000 + contact % 100))
+        units.append(HeldUnit(contact, 31001, 41002, "BSBCUS403", None, "2026-02-03"))
+    return FakeAxcelerate(units)
+
+
+def execute_with(job: Job, handler: Handler, *, concurrency: int = 4) -> Report:
+    """``execute`` the job over ``handler`` on a fake clock, at a fixed 'now'."""
+    clock = FakeClock()
+    api = make_api(handler, clock, concurrency=concurrency)
+    return asyncio.run(execute(job, api, now=lambda: dt.datetime(2026, 3, 1, 9, 30), clock=clock))
+
+
+# --- the real CLI and the real web page -----------------------------------------------------------------------
+
+
+def sandbox_env(url: str) -> dict[str, str]:
+    """The environment that points batchupdate at the sandbox serving ``url``."""
+    return {"AXCELERATE_URL": url, "AXCELERATE_API_TOKEN": SANDBOX_API_TOKEN, "AXCELERATE_WS_TOKEN": SANDBOX_WS_TOKEN}
+
+
+def cli_env(url: str | None) -> dict[str, str]:
+    """The environment of a `batchupdate` subprocess: this checkout importable, pointed at ``url`` (or nowhere)."""
+    env = {key: value for key, value in os.environ.items() if not key.startswith("AXCELERATE_")}
+    env["PYTHONPATH"] = str(REPO) + os.pathsep + env.get("PYTHONPATH", "")
+    return {**env, **(sandbox_env(url) if url else {})}
+
+
+@dataclass(frozen=True)
+class Ran:
+    """What a user saw of one `batchupdate` command: its exit code and what it printed on each stream."""
+
+    returncode: int
+    stdout: str
+    stderr: str
+
+
+def invoke_cli(args: Sequence[str], folder: Path, url: str | None = None, env: Mapping[str, str] | None = None) -> Ran:
+    """Run `batchupdate ARGS` in this process (click's CliRunner) in ``folder``, as a user's shell would.
+
+    The environment is the test's without any AXCELERATE_ variable, plus ``url``'s and ``env``. An exception
+    the CLI let through is shown on stderr as Python would show it (a traceback, exit 1), so a test that
+    asserts "no traceback" sees it as a user would.
+    """
+    from click.testing import CliRunner
+
+    from batchupdate.cli import main
+
+    overrides: dict[str, str | None] = {key: None for key in os.environ if key.startswith("AXCELERATE_")}
+    overrides.update(sandbox_env(url) if url else {})
+    overrides.update(env or {})
+    with contextlib.chdir(folder), ThreadPoolExecutor(max_workers=1) as own_thread:
+        # Its own thread, as its own process would have: no event loop of the test's (Playwright's) around it.
+        result = own_thread.submit(CliRunner().invoke, main, list(args), env=overrides).result()
+    stderr = result.stderr
+    if result.exception is not None and not isinstance(result.exception, SystemExit):
+        stderr += "".join(traceback.format_exception(result.exception))
+    return Ran(result.exit_code, result.stdout, stderr)
+
+
+def connection_to(sandbox: RunningSandbox) -> Connection:
+    return Connection(sandbox.url, SANDBOX_API_TOKEN, SANDBOX_WS_TOKEN, sandbox=True)
+
+
+@contextlib.contextmanager
+def serving(app: ASGIApp) -> Iterator[str]:
+    """Serve the app with uvicorn on a free loopback port in a thread, as `batchupdate web` does; yield its URL."""
+    listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    listener.bind(("127.0.0.1", 0))
+    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="on"))
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [listener]}, name="web", daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 10
+    while not server.started:
+        assert thread.is_alive() and time.monotonic() < deadline, "the web server did not start"
+        time.sleep(0.01)
+    try:
+        yield f"http://127.0.0.1:{listener.getsockname()[1]}"
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)

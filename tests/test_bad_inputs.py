@@ -2,6 +2,10 @@
 message, or in per-row `invalid` verdicts that name the column and the value, never in a traceback, and
 never with a request sent for a row that is not valid.
 
+The CLI runs in this process (click's CliRunner), against the session's sandbox reset to its fresh seed for
+each file: a subprocess would add only Python's start-up, and `invoke_cli` shows an escaped exception as the
+traceback a user would see.
+
 The files live in tests/bad_inputs/ (written once by make_corpus.py there). Their valid rows are real rows
 of the sandbox's fresh seed (samples/unit-outcomes.csv), and each invalid row corrupts one cell of a real
 row, so that if validation ever let one through it would resolve and be sent, and this test would see it.
@@ -9,24 +13,19 @@ row, so that if validation ever let one through it would resolve and be sent, an
 
 from __future__ import annotations
 
-import os
 import shutil
-import subprocess
-import sys
 from collections.abc import Mapping
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from batchupdate.sandbox import SandboxSettings, start_sandbox
-from tests.conftest import cli_env, read_results
+from batchupdate.sandbox import RunningSandbox
+from tests.fakes import Ran, invoke_cli, read_results
 
 CORPUS = Path(__file__).resolve().parent / "bad_inputs"
 FINE = ("updated", "unchanged")
-WORKERS = min(8, 2 * (os.cpu_count() or 2))
 LONGEST_MESSAGE = 400  # a row's error is read in a terminal line and a spreadsheet cell: never the whole cell
 
 
@@ -370,7 +369,7 @@ def params() -> list[Any]:
 class Run:
     """One corpus file through `batchupdate run`: what the user saw, and what reached the sandbox."""
 
-    done: subprocess.CompletedProcess[str]
+    done: Ran
     requests: list[tuple[str, str, dict[str, str]]]  # (method, path, fields with lower-case names)
     folder: Path
 
@@ -379,22 +378,12 @@ class Run:
         return [fields for method, _, fields in self.requests if method == "PUT"]
 
 
-def run_file(name: str, folder: Path) -> Run:
-    """Copy the file into its own folder (results go beside it) and run the real CLI against a fresh sandbox."""
-    folder.mkdir()
+def run_file(name: str, folder: Path, sandbox: RunningSandbox) -> Run:
+    """Copy the file into its own folder (results go beside it) and run the real CLI against the sandbox."""
     sheet = folder / name
     shutil.copyfile(CORPUS / name, sheet)
-    with start_sandbox(SandboxSettings(db_path=folder / "sandbox.sqlite3")) as sandbox:
-        done = subprocess.run(
-            [sys.executable, "-m", "batchupdate", "run", str(sheet), "--no-progress", "--rate", "1000"],
-            cwd=folder,
-            env=cli_env(sandbox.url),
-            capture_output=True,
-            text=True,
-            timeout=180,
-            stdin=subprocess.DEVNULL,
-        )
-        return Run(done, list(sandbox.stats.log), folder)
+    done = invoke_cli(["run", str(sheet), "--no-progress", "--rate", "1000"], folder, sandbox.url)
+    return Run(done, list(sandbox.stats.log), folder)
 
 
 def mentions(request: tuple[str, str, dict[str, str]], contact: str) -> bool:
@@ -402,31 +391,11 @@ def mentions(request: tuple[str, str, dict[str, str]], contact: str) -> bool:
     return any(contact in str(value) for value in request[2].values())
 
 
-@pytest.fixture(scope="module")
-def runs(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Run]:
-    """Every selected corpus file, run side by side, each against its own sandbox.
-
-    Start-up of the CLI (importing pandas and pandera, ~1.5 s of CPU) is most of each run's time, so
-    the runs go side by side on every core rather than one after another.
-    """
-    names = sorted(
-        {
-            str(item.callspec.params["name"])
-            for item in request.session.items
-            if isinstance(item, pytest.Function) and item.module is request.module and hasattr(item, "callspec")
-        }
-    )
-    root = tmp_path_factory.mktemp("bad_inputs")
-    with ThreadPoolExecutor(max_workers=WORKERS) as pool:
-        futures = {name: pool.submit(run_file, name, root / name.replace(".", "_")) for name in names}
-        return {name: future.result() for name, future in futures.items()}
-
-
 @pytest.mark.parametrize(("name", "expect"), params())
 def test_a_broken_sheet_is_refused_or_its_bad_rows_are_invalid_and_never_sent(
-    name: str, expect: Expect, runs: dict[str, Run]
+    name: str, expect: Expect, sandbox: RunningSandbox, tmp_path: Path
 ) -> None:
-    run = runs[name]
+    run = run_file(name, tmp_path, sandbox)
     done, sent = run.done, run.puts
 
     shown = f"exit {done.returncode}\nstdout:\n{done.stdout}\nstderr:\n{done.stderr}"

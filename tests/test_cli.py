@@ -1,4 +1,8 @@
-"""The command line as a user meets it: exit codes, one-line errors, secrets kept out, re-runs and undo."""
+"""The command line as a user meets it: exit codes, one-line errors, secrets kept out, re-runs and undo.
+
+Most commands run in this process (click's CliRunner, a fresh folder each, the session's sandbox reset to its
+seed); those that assert an exit status or what a real process printed run `python -m batchupdate` itself.
+"""
 
 from __future__ import annotations
 
@@ -8,8 +12,9 @@ from pathlib import Path
 
 import pytest
 
+from batchupdate.pacing import RetryPolicy
 from batchupdate.sandbox import SANDBOX_API_TOKEN, SANDBOX_WS_TOKEN, RunningSandbox
-from tests.conftest import SAMPLES, read_results, write_csv
+from tests.fakes import SAMPLES, read_results, write_csv
 
 UNIT_HEADER = ["contact_id", "class_id", "unit_code", "outcome", "start_date", "end_date"]
 
@@ -32,17 +37,17 @@ def assert_one_clear_line(output: str, *fragments: str) -> None:
         assert fragment in error_lines[0], output
 
 
-def test_check_is_offline_and_exit_0_on_a_clean_sheet(cli, tmp_path: Path) -> None:
-    result = cli("check", str(sample(tmp_path)))  # no URL, no tokens: check never needs them
+def test_check_is_offline_and_exit_0_on_a_clean_sheet(cli_process, tmp_path: Path) -> None:
+    result = cli_process("check", str(sample(tmp_path)))  # no URL, no tokens: check never needs them
 
     assert result.returncode == 0, result.stdout + result.stderr
     assert "28 rows" in result.stdout
 
 
-def test_check_names_row_column_and_fix(cli, tmp_path: Path) -> None:
+def test_check_names_row_column_and_fix(cli_process, tmp_path: Path) -> None:
     sheet = write_csv(tmp_path / "s.csv", UNIT_HEADER, [[700001, 31001, "BSBWHS411", "C", "", "31/02/2026"]])
 
-    result = cli("check", str(sheet))
+    result = cli_process("check", str(sheet))
 
     assert result.returncode == 1
     assert "row 2: invalid: end_date '31/02/2026' is not a real date; use DD/MM/YYYY" in result.stdout
@@ -84,7 +89,10 @@ def test_plain_http_to_a_remote_host_is_refused(cli, tmp_path: Path) -> None:
     assert_one_clear_line(result.stderr, "https://")
 
 
-def test_unreachable_api_aborts_with_exit_3_and_results_written(cli, tmp_path: Path) -> None:
+def test_unreachable_api_aborts_with_exit_3_and_results_written(
+    cli, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(RetryPolicy, "backoff", lambda *_: 0.0)  # every retry at once: the outcome is the point
     sheet = sample(tmp_path)
     url = f"http://127.0.0.1:{free_port()}/api"
 
@@ -96,11 +104,13 @@ def test_unreachable_api_aborts_with_exit_3_and_results_written(cli, tmp_path: P
     assert len(results) == 28 and {r["status"] for r in results} == {"skipped"}
 
 
-def test_wrong_tokens_stop_the_run_cleanly_and_stay_secret(sandbox: RunningSandbox, cli, tmp_path: Path) -> None:
+def test_wrong_tokens_stop_the_run_cleanly_and_stay_secret(
+    sandbox: RunningSandbox, cli_process, tmp_path: Path
+) -> None:
     sheet = sample(tmp_path)
     secret_api, secret_ws = "api-SECRET-1234567", "ws-SECRET-7654321"
 
-    result = cli(
+    result = cli_process(
         "run",
         str(sheet),
         env={"AXCELERATE_URL": sandbox.url, "AXCELERATE_API_TOKEN": secret_api, "AXCELERATE_WS_TOKEN": secret_ws},
@@ -193,8 +203,8 @@ def test_template_writes_the_canonical_headers(cli, tmp_path: Path) -> None:
 
 
 def test_sandbox_flag_runs_the_sample_without_any_setup(cli, tmp_path: Path) -> None:
-    first = cli("run", str(sample(tmp_path)), "--sandbox")
-    second = cli("run", str(sample(tmp_path)), "--sandbox")
+    first = cli("run", str(sample(tmp_path)), "--sandbox", "--rate", "auto")  # as the README's quick start
+    second = cli("run", str(sample(tmp_path)), "--sandbox", "--rate", "auto")
 
     assert first.returncode == 0 and second.returncode == 0, first.stdout + second.stdout
     assert "updated           23" in first.stdout
@@ -314,3 +324,19 @@ def test_plan_table_shows_the_student_when_the_lookups_know_the_name() -> None:
         plan_table(planned[:1] * 30, limit=20)[0]
         == "Changes in the first 20 of 30 rows that change (all in the results file):"
     )
+
+
+def test_a_crash_in_process_shows_as_the_traceback_a_user_would_see(
+    cli, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """In-process runs hide nothing: the tests that say 'never a traceback' would see one."""
+
+    async def crash(*args: object, **kwargs: object) -> None:
+        raise ZeroDivisionError("a bug")
+
+    monkeypatch.setattr("batchupdate.session.run_job", crash)
+
+    result = cli("check", str(sample(tmp_path)))
+
+    assert result.returncode == 1
+    assert "Traceback (most recent call last)" in result.stderr and "ZeroDivisionError: a bug" in result.stderr

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from batchupdate.sandbox import RunningSandbox
-from tests.conftest import read_results, write_csv
+from tests.fakes import known, read_results, write_csv
 
 PUT = ("PUT", "/v2/learningPlan/modules/enrolments")
 REPORT = ("POST", "/report/run")
@@ -65,13 +65,13 @@ def test_module_sheet_unlocks_locks_clears_and_redates_exactly(sandbox: RunningS
     assert unknown.module_name in results["unknown"]["error"], "the hint lists the student's modules"
     assert "use unlocked, locked or clear" in results["bad word"]["error"]
     store = sandbox.store
-    assert store.module_enrolment(unlock.module_enrolment_id)["access_override"] is True
-    assert store.module_enrolment(unlock.module_enrolment_id)["start_date"] == "2026-03-02"
-    assert store.module_enrolment(unlock.module_enrolment_id)["end_date"] == "2026-03-16"
-    assert store.module_enrolment(lock.module_enrolment_id)["access_override"] is False
-    assert store.module_enrolment(clear.module_enrolment_id)["access_override"] is None
-    assert store.module_enrolment(dates.module_enrolment_id)["start_date"] == "2026-05-04"
-    assert store.module_enrolment(odd_name.module_enrolment_id)["access_override"] is True
+    assert known(store.module_enrolment(unlock.module_enrolment_id))["access_override"] is True
+    assert known(store.module_enrolment(unlock.module_enrolment_id))["start_date"] == "2026-03-02"
+    assert known(store.module_enrolment(unlock.module_enrolment_id))["end_date"] == "2026-03-16"
+    assert known(store.module_enrolment(lock.module_enrolment_id))["access_override"] is False
+    assert known(store.module_enrolment(clear.module_enrolment_id))["access_override"] is None
+    assert known(store.module_enrolment(dates.module_enrolment_id))["start_date"] == "2026-05-04"
+    assert known(store.module_enrolment(odd_name.module_enrolment_id))["access_override"] is True
     changed = {k for k, v in store.snapshot()["modules"].items() if before["modules"][k] != v}
     assert changed == {m.module_enrolment_id for m in (unlock, lock, clear, dates, odd_name)}
     writes = [params for method, path, params in sandbox.stats.log if (method, path) == PUT]
@@ -131,4 +131,4 @@ def test_completed_modules_are_reached_with_module_status(sandbox: RunningSandbo
     widened = cli("run", str(sheet), "--module-status", "completed", url=sandbox.url)
 
     assert widened.returncode == 0, widened.stdout + widened.stderr
-    assert sandbox.store.module_enrolment(done.module_enrolment_id)["end_date"] == "2026-12-24"
+    assert known(sandbox.store.module_enrolment(done.module_enrolment_id))["end_date"] == "2026-12-24"

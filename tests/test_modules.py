@@ -10,12 +10,12 @@ from typing import Any
 
 import httpx
 import pytest
-from fakes import endpoint, form_of, json_response, make_api, query_of, reference_sample
 
 from batchupdate.client import Api
 from batchupdate.errors import InputError
 from batchupdate.kinds.base import Change, Row, Unresolved
 from batchupdate.kinds.learning_plan import ModuleEnrolment, Modules
+from tests.fakes import endpoint, form_of, json_response, make_api, query_of, reference_sample
 
 PARSERS = {column.name: column.parse for column in Modules.columns}
 ACCESS_FIELD = "learningmoduleenrolments.accessoverride"
@@ -179,6 +179,7 @@ def test_the_access_override_is_read_only_when_the_report_offers_it(offered: boo
     kind, api = prepared(reports)
     assert kind.access_field == (ACCESS_FIELD if offered else None)
     [target] = asyncio.run(kind.resolve(api, [student_row(access="unlocked")])).values()
+    assert isinstance(target, ModuleEnrolment)
     [run] = reports.runs()
     assert (ACCESS_FIELD in run["selectedViewFields"].split(",")) == offered
     assert target.access == ("true" if offered else None)

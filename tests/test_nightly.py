@@ -19,7 +19,7 @@ from batchupdate.locks import hold_lock
 from batchupdate.morning_report import HAD_PROBLEMS, NightlyReport, ProblemRow, SheetOutcome, render_markdown
 from batchupdate.nightly import LEDGER_NAME, scan_inbox
 from batchupdate.sandbox import RunningSandbox, Store
-from tests.conftest import SAMPLES, read_results, write_csv
+from tests.fakes import SAMPLES, read_results, write_csv
 
 PUT_UNITS = ("PUT", "/course/enrolment")
 PUT_MODULES = ("PUT", "/v2/learningPlan/modules/enrolments")

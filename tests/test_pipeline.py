@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import csv
-import datetime as dt
 from pathlib import Path
 
 import httpx
 import pytest
-from fakes import FakeAxcelerate, FakeClock, Handler, HeldUnit, PutFault, endpoint, error_response, make_api
 
-from batchupdate.pipeline import CHECK, PLAN, RUN, Job, Report, execute
+from batchupdate.pipeline import CHECK, PLAN, RUN, Job, execute
+from tests.fakes import FakeAxcelerate, PutFault, class_31001, endpoint, error_response, execute_with
 
 HEADER = ["contact_id", "class_id", "unit_code", "outcome", "start_date", "end_date", "notes"]
 RESULT_COLUMNS = [
@@ -37,14 +36,6 @@ SHEET = [
 STATUSES = ["updated", "unchanged", "invalid", "failed", "skipped", "updated"]
 
 
-def class_31001() -> FakeAxcelerate:
-    units = []
-    for contact in (700001, 700002, 700003, 700004):
-        units.append(HeldUnit(contact, 31001, 41001, "BSBWHS411", "70", "2026-02-03", None, 880000 + contact % 100))
-        units.append(HeldUnit(contact, 31001, 41002, "BSBCUS403", None, "2026-02-03"))
-    return FakeAxcelerate(units)
-
-
 def write_sheet(path: Path, rows: list[list[str]], header: list[str] = HEADER) -> Path:
     with path.open("w", encoding="utf-8", newline="") as handle:
         writer = csv.writer(handle)
@@ -57,12 +48,6 @@ def read_results(path: Path) -> tuple[list[str], list[dict[str, str]]]:
     with path.open(encoding="utf-8-sig", newline="") as handle:
         reader = csv.DictReader(handle)
         return list(reader.fieldnames or []), list(reader)
-
-
-def execute_with(job: Job, handler: Handler, *, concurrency: int = 4) -> Report:
-    clock = FakeClock()
-    api = make_api(handler, clock, concurrency=concurrency)
-    return asyncio.run(execute(job, api, now=lambda: dt.datetime(2026, 3, 1, 9, 30), clock=clock))
 
 
 def puts_for(fake: FakeAxcelerate, contact_id: int) -> int:

@@ -6,7 +6,6 @@ is the real one. Only "is this a terminal" is decided by the test (click's runne
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -14,8 +13,8 @@ from click.testing import CliRunner, Result
 
 from batchupdate.cli import main, sheets
 from batchupdate.config import Connection
-from batchupdate.sandbox import SANDBOX_API_TOKEN, SANDBOX_WS_TOKEN, RunningSandbox, SandboxSettings, start_sandbox
-from tests.conftest import read_results, write_csv
+from batchupdate.sandbox import SANDBOX_API_TOKEN, SANDBOX_WS_TOKEN, RunningSandbox
+from tests.fakes import read_results, write_csv
 
 TENANT = "PRODUCTION yourcollege.app.axcelerate.com"
 HEADER = ["contact_id", "class_id", "unit_code", "outcome", "end_date"]
@@ -24,12 +23,6 @@ ROWS = [
     ["700001", "31001", "BSBXCM401", "20", ""],  # already so in the seed
     ["700002", "31001", "BSBTWK401", "CNA", ""],  # changes
 ]
-
-
-@pytest.fixture
-def sandbox(tmp_path: Path) -> Iterator[RunningSandbox]:
-    with start_sandbox(SandboxSettings(db_path=tmp_path / "sandbox.sqlite3")) as running:
-        yield running
 
 
 @pytest.fixture

@@ -12,7 +12,7 @@ from click.testing import CliRunner
 
 from batchupdate.cli import main
 from batchupdate.sandbox import SANDBOX_API_TOKEN, SANDBOX_WS_TOKEN, SandboxSettings, start_sandbox
-from tests.conftest import REPO, SAMPLES, read_results
+from tests.fakes import REPO, SAMPLES, read_results
 
 README = REPO / "README.md"
 _FENCED = re.compile(r"^```[^\n]*\n(.*?)^```", re.S | re.M)

@@ -12,7 +12,8 @@ from pathlib import Path
 
 from batchupdate.journal import journal_path
 from batchupdate.sandbox import RunningSandbox, Store
-from tests.conftest import cli_env, read_results, write_csv
+from batchupdate.sandbox.store import UnitEnrolment
+from tests.fakes import cli_env, known, read_results, write_csv
 
 HEADER = ["contact_id", "class_id", "unit_code", "outcome", "start_date", "end_date"]
 PUT = ("PUT", "/course/enrolment")
@@ -20,9 +21,9 @@ GET = ("GET", "/course/enrolments")
 COMMAND = ["run", "--rate", "80", "--concurrency", "4", "--no-progress"]
 
 
-def rows_to_change(store: Store, count: int) -> list[tuple[object, list[object]]]:
+def rows_to_change(store: Store, count: int) -> list[tuple[UnitEnrolment, list[str | int]]]:
     """(unit, sheet row) pairs that each change one unit enrolment's outcome and end date."""
-    chosen = []
+    chosen: list[tuple[UnitEnrolment, list[str | int]]] = []
     for class_id in (31001, 31002, 31003):
         enrolments = store.program_enrolments(contact_id=None, class_id=class_id, program_id=None, offset=0, limit=999)
         for unit in store.unit_enrolments_of([enrolment.enrol_id for enrolment in enrolments]):
@@ -44,6 +45,7 @@ def start_cli(sheet: Path, url: str) -> subprocess.Popen[str]:
 
 def kill_when(process: subprocess.Popen[str], reached: Callable[[], bool], timeout: float = 60) -> None:
     deadline = time.monotonic() + timeout
+    assert process.stderr is not None
     while not reached():
         assert process.poll() is None, "the run ended before the kill point: " + process.stderr.read()
         assert time.monotonic() < deadline, "kill point never reached"
@@ -119,4 +121,4 @@ def test_rows_changed_in_the_sheet_after_a_crash_are_treated_as_new(start, cli, 
     assert final.returncode == 0, final.stdout + final.stderr
     line = read_results(tmp_path / "s.results.csv")[first_done]
     assert line["status"] == "updated" and line["outcome"] == "CNA"
-    assert sandbox.store.unit_enrolment(unit.contact_id, unit.class_id, unit.unit_id)["outcome_code"] == "30"
+    assert known(sandbox.store.unit_enrolment(unit.contact_id, unit.class_id, unit.unit_id))["outcome_code"] == "30"

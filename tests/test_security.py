@@ -14,10 +14,10 @@ from batchupdate.config import Connection, load_connection
 from batchupdate.errors import ConfigError
 from batchupdate.logfile import Redact
 from batchupdate.pipeline import RUN, Job
-from tests.fakes import error_response
-from tests.test_pipeline import class_31001, execute_with, read_results, write_sheet
+from tests.fakes import class_31001, error_response, execute_with, read_results, write_csv
 
 SECRET = "tok-VERY-SECRET-9876"
+HEADER = ["contact_id", "class_id", "unit_code", "outcome", "start_date", "end_date", "notes"]
 
 
 def test_a_connection_never_shows_its_tokens() -> None:
@@ -79,7 +79,7 @@ def test_plain_http_is_allowed_on_loopback(url: str) -> None:
 
 
 def test_a_long_api_error_is_cut_short_and_cannot_run_as_a_formula(tmp_path: Path) -> None:
-    sheet = write_sheet(tmp_path / "s.csv", [["700001", "31001", "BSBWHS411", "C", "", "", "@SUM(1)"]])
+    sheet = write_csv(tmp_path / "s.csv", HEADER, [["700001", "31001", "BSBWHS411", "C", "", "", "@SUM(1)"]])
     fake = class_31001()
 
     def handler(request: httpx.Request) -> httpx.Response:
@@ -89,7 +89,7 @@ def test_a_long_api_error_is_cut_short_and_cannot_run_as_a_formula(tmp_path: Pat
 
     execute_with(Job(sheet, RUN), handler)
 
-    _, [line] = read_results(sheet.with_name("s.results.csv"))
+    [line] = read_results(sheet.with_name("s.results.csv"))
     assert line["status"] == "failed"
     assert len(line["error"]) < 700 and line["error"].endswith("…")
     raw = sheet.with_name("s.results.csv").read_text(encoding="utf-8-sig")

@@ -10,7 +10,7 @@ sent and seen here. In-process (click's CliRunner): a subprocess would add only 
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -19,8 +19,8 @@ import pytest
 from click.testing import CliRunner, Result
 
 from batchupdate.cli import main
-from batchupdate.sandbox import SANDBOX_API_TOKEN, SANDBOX_WS_TOKEN, RunningSandbox, SandboxSettings, start_sandbox
-from tests.conftest import read_results, write_csv
+from batchupdate.sandbox import SANDBOX_API_TOKEN, SANDBOX_WS_TOKEN, RunningSandbox
+from tests.fakes import read_results, write_csv
 
 # Real rows of the fresh seed: (contact, class, unit); each needs a change there.
 R1, R2, R3, R4 = (
@@ -347,12 +347,6 @@ CASES: dict[str, Case] = {
         },
     ),
 }
-
-
-@pytest.fixture
-def sandbox(tmp_path: Path) -> Iterator[RunningSandbox]:
-    with start_sandbox(SandboxSettings(db_path=tmp_path / "sandbox.sqlite3")) as running:
-        yield running
 
 
 def write_sheet(path: Path, case: Case) -> Path:

@@ -8,7 +8,11 @@ from typing import Any
 
 import httpx
 import pytest
-from fakes import (
+
+from batchupdate.errors import RejectedError
+from batchupdate.kinds.base import Change, Row, Unresolved
+from batchupdate.kinds.units import UnitEnrolment, Units, units_by_student
+from tests.fakes import (
     FakeAxcelerate,
     HeldUnit,
     endpoint,
@@ -19,10 +23,6 @@ from fakes import (
     query_of,
     reference_sample,
 )
-
-from batchupdate.errors import RejectedError
-from batchupdate.kinds.base import Change, Row, Unresolved
-from batchupdate.kinds.units import UnitEnrolment, Units, units_by_student
 
 UNITS = Units()
 PARSERS = {column.name: column.parse for column in UNITS.columns}
@@ -357,6 +357,7 @@ def test_write_against_the_fake_is_seen_by_a_reread() -> None:
     row = unit_row(contact_id="700001", class_id="31001", unit_code="BSBWHS411", outcome="C", end_date="28/11/2026")
     api = make_api(fake.handler)
     [target] = asyncio.run(UNITS.resolve(api, [row])).values()
+    assert isinstance(target, UnitEnrolment)
     assert UNITS.compare(row, target) != []
     asyncio.run(UNITS.write(api, row, target))
     current = asyncio.run(UNITS.reread(api, row, target))

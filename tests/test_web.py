@@ -5,78 +5,31 @@ from __future__ import annotations
 import contextlib
 import csv
 import io
-import socket
-import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import httpx
 import pytest
-import uvicorn
 from click.testing import CliRunner
-from starlette.types import ASGIApp
 
 from batchupdate.cli import main
 from batchupdate.cli.web import web as web_command
-from batchupdate.config import Connection
 from batchupdate.sandbox import SANDBOX_API_TOKEN, SANDBOX_WS_TOKEN, RunningSandbox, SandboxSettings, start_sandbox
 from batchupdate.web import WebConfig, create_app
 from batchupdate.web import command as web_command_module
-from tests.conftest import SAMPLES, read_results, write_csv
+from tests.fakes import (
+    SCRIPT,
+    connection_to,
+    mixed_module_sheet,
+    mixed_unit_sheet,
+    read_results,
+    serving,
+    write_csv,
+)
 
-SCRIPT = "<script>alert('cell')</script>"
 UNIT_PUT = ("PUT", "/course/enrolment")
 TOKENS = (SANDBOX_API_TOKEN, SANDBOX_WS_TOKEN)
-
-
-def mixed_unit_sheet(path: Path) -> Path:
-    """The sample unit sheet (23 updates, 5 unchanged) plus two invalid rows and two that cannot be found."""
-    with (SAMPLES / "unit-outcomes.csv").open(encoding="utf-8", newline="") as handle:
-        header, *sample = list(csv.reader(handle))
-    rows: list[list[object]] = [list(line) for line in sample]
-    rows += [
-        ["700005", "31001", "BSBTWK401", "XYZ", "", "", SCRIPT],
-        ["700006", "31001", "BSBPEF402", "C", "31/02/2026", "", "bad date"],
-        ["700001", "31001", "ZZZ999", "C", "", "", "unknown unit"],
-        ["999999", "31001", "BSBTWK401", "C", "", "", "no such student"],
-    ]
-    return write_csv(path, header, rows)
-
-
-def mixed_module_sheet(path: Path) -> Path:
-    """The sample module sheet (10 updates, 2 unchanged) plus an invalid access word and an unknown module."""
-    with (SAMPLES / "module-enrolments.csv").open(encoding="utf-8", newline="") as handle:
-        header, *sample = list(csv.reader(handle))
-    rows: list[list[object]] = [list(line) for line in sample]
-    rows += [
-        ["700176", "32001", "Module 1 - Workplace Safety", "open", "", ""],
-        ["700177", "32001", "Module 99 - Basket Weaving", "unlocked", "", ""],
-    ]
-    return write_csv(path, header, rows)
-
-
-def connection_to(sandbox: RunningSandbox) -> Connection:
-    return Connection(sandbox.url, SANDBOX_API_TOKEN, SANDBOX_WS_TOKEN, sandbox=True)
-
-
-@contextlib.contextmanager
-def serving(app: ASGIApp) -> Iterator[str]:
-    """Serve the app with uvicorn on a free loopback port in a thread, as `batchupdate web` does; yield its URL."""
-    listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    listener.bind(("127.0.0.1", 0))
-    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="on"))
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [listener]}, name="web", daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not server.started:
-        assert thread.is_alive() and time.monotonic() < deadline, "the web server did not start"
-        time.sleep(0.01)
-    try:
-        yield f"http://127.0.0.1:{listener.getsockname()[1]}"
-    finally:
-        server.should_exit = True
-        thread.join(timeout=10)
 
 
 @contextlib.contextmanager

@@ -14,8 +14,7 @@ import pytest
 
 from batchupdate.sandbox import RunningSandbox, SandboxSettings, start_sandbox
 from batchupdate.web import WebConfig, create_app
-from tests.conftest import REPO, SAMPLES, read_results
-from tests.test_web import connection_to, mixed_module_sheet, mixed_unit_sheet, serving
+from tests.fakes import REPO, SAMPLES, connection_to, mixed_module_sheet, mixed_unit_sheet, read_results, serving
 
 if TYPE_CHECKING:
     from playwright.sync_api import Browser, BrowserContext, Locator, Page

@@ -212,6 +212,15 @@ class Store:
         with self._lock:
             self._connection.close()
 
+    def restore(self, source: Path) -> None:
+        """Make this database an exact copy of the one at ``source``, in one step, while it is served."""
+        copy_from = sqlite3.connect(source)
+        try:
+            with self._lock:
+                copy_from.backup(self._connection)
+        finally:
+            copy_from.close()
+
     @contextmanager
     def _transaction(self) -> Iterator[sqlite3.Connection]:
         """Hold the lock and run the block as one transaction, so every write is all or nothing."""
