@@ -7,7 +7,6 @@ import json
 import os
 import re
 import socket
-import subprocess
 import time
 import urllib.parse
 from collections import Counter
@@ -19,7 +18,7 @@ from batchupdate.locks import hold_lock
 from batchupdate.morning_report import HAD_PROBLEMS, NightlyReport, ProblemRow, SheetOutcome, render_markdown
 from batchupdate.nightly import LEDGER_NAME, scan_inbox
 from batchupdate.sandbox import RunningSandbox, Store
-from tests.fakes import SAMPLES, read_results, write_csv
+from tests.fakes import SAMPLES, Ran, read_results, write_csv
 
 PUT_UNITS = ("PUT", "/course/enrolment")
 PUT_MODULES = ("PUT", "/v2/learningPlan/modules/enrolments")
@@ -31,7 +30,7 @@ def nightly(cli, inbox: Path, *args: str, url: str | None = None, env: dict[str,
     return cli("nightly", str(inbox), "--settle-seconds", "0", *args, url=url, env=env)
 
 
-def summary_of(result: subprocess.CompletedProcess[str]) -> dict:
+def summary_of(result: Ran) -> dict:
     """The JSON line: the last line of stdout, and the only thing on it."""
     lines = result.stdout.strip().splitlines()
     assert lines, result.stderr
