@@ -365,30 +365,37 @@ def write_csv(path: Path, header: Sequence[str], rows: Iterable[Sequence[object]
     return path
 
 
+def sample_with(path: Path, sample: str, more: Iterable[Sequence[object]]) -> Path:
+    """A sheet of samples/``sample``'s rows and then ``more``, written to ``path``."""
+    with (SAMPLES / sample).open(encoding="utf-8", newline="") as handle:
+        header, *rows = list(csv.reader(handle))
+    return write_csv(path, header, [*rows, *more])
+
+
 def mixed_unit_sheet(path: Path) -> Path:
     """The sample unit sheet (23 updates, 5 unchanged) plus two invalid rows and two that cannot be found."""
-    with (SAMPLES / "unit-outcomes.csv").open(encoding="utf-8", newline="") as handle:
-        header, *sample = list(csv.reader(handle))
-    rows: list[list[object]] = [list(line) for line in sample]
-    rows += [
-        ["700005", "31001", "BSBTWK401", "XYZ", "", "", SCRIPT],
-        ["700006", "31001", "BSBPEF402", "C", "31/02/2026", "", "bad date"],
-        ["700001", "31001", "ZZZ999", "C", "", "", "unknown unit"],
-        ["999999", "31001", "BSBTWK401", "C", "", "", "no such student"],
-    ]
-    return write_csv(path, header, rows)
+    return sample_with(
+        path,
+        "unit-outcomes.csv",
+        [
+            ["700005", "31001", "BSBTWK401", "XYZ", "", "", SCRIPT],
+            ["700006", "31001", "BSBPEF402", "C", "31/02/2026", "", "bad date"],
+            ["700001", "31001", "ZZZ999", "C", "", "", "unknown unit"],
+            ["999999", "31001", "BSBTWK401", "C", "", "", "no such student"],
+        ],
+    )
 
 
 def mixed_module_sheet(path: Path) -> Path:
     """The sample module sheet (10 updates, 2 unchanged) plus an invalid access word and an unknown module."""
-    with (SAMPLES / "module-enrolments.csv").open(encoding="utf-8", newline="") as handle:
-        header, *sample = list(csv.reader(handle))
-    rows: list[list[object]] = [list(line) for line in sample]
-    rows += [
-        ["700176", "32001", "Module 1 - Workplace Safety", "open", "", ""],
-        ["700177", "32001", "Module 99 - Basket Weaving", "unlocked", "", ""],
-    ]
-    return write_csv(path, header, rows)
+    return sample_with(
+        path,
+        "module-enrolments.csv",
+        [
+            ["700176", "32001", "Module 1 - Workplace Safety", "open", "", ""],
+            ["700177", "32001", "Module 99 - Basket Weaving", "unlocked", "", ""],
+        ],
+    )
 
 
 # --- the whole flow over the fake aXcelerate ----------------------------------------------------------------
