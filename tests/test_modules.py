@@ -12,7 +12,7 @@ import httpx
 import pytest
 from fakes import endpoint, form_of, json_response, make_api, query_of, reference_sample
 
-from batchupdate.client import Api
+from batchupdate.client import Api, UnprovenWriteError
 from batchupdate.errors import InputError
 from batchupdate.kinds.base import Change, Row, Unresolved
 from batchupdate.kinds.learning_plan import ModuleEnrolment, Modules
@@ -389,7 +389,9 @@ def test_write_sends_only_what_changes(
 
     def handler(request: httpx.Request) -> httpx.Response:
         sent.append(request)
-        return json_response({"MODULEENROLMENTID": 600001})
+        form = form_of(request)  # answers with the module enrolment as changed, as useCache=false asks
+        keys = {"accessOverride": "ACCESSOVERRIDE", "startDate": "STARTDATE", "endDate": "ENDDATE"}
+        return json_response({"MODULEENROLMENTID": 600001, **{keys[k]: v for k, v in form.items() if k in keys}})
 
     row = student_row(**cells)
     target = held_module(access=holding)
@@ -422,7 +424,8 @@ def test_a_blank_access_cell_leaves_the_override_out_of_the_put() -> None:
         return httpx.Response(204)
 
     row = student_row("Module 1", start_date="10/02/2026")
-    asyncio.run(Modules().write(make_api(handler), row, held_module(access=None)))
+    with pytest.raises(UnprovenWriteError, match="HTTP 204 with no body"):  # a 204 proves nothing: re-read
+        asyncio.run(Modules().write(make_api(handler), row, held_module(access=None)))
     assert "accessOverride" not in form_of(sent[0])
     assert form_of(sent[0])["startDate"] == "2026-02-10"
 

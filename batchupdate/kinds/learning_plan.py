@@ -19,7 +19,7 @@ from enum import StrEnum
 from typing import Any
 
 from batchupdate.cells import CellError, as_int, clean_text, parse_date, parse_id
-from batchupdate.client import Api, describe_error, truncate
+from batchupdate.client import Api, UnprovenWriteError, describe_error, truncate
 from batchupdate.errors import InputError, RejectedError, RetriableApiError
 from batchupdate.kinds.base import (
     CLASS_ID_ALIASES,
@@ -380,9 +380,31 @@ class Modules:
             form["startDate"] = format_date(row["start_date"])
         if "end_date" in changed:
             form["endDate"] = format_date(row["end_date"])
-        body = await api.put(WRITE_PATH, form)
-        # The response is undocumented: any 2xx is success; keep a short copy for the log.
-        return truncate(json.dumps(body, default=str)) if body is not None else ""
+        reply = await api.put_reply(WRITE_PATH, form)
+        # The response is undocumented (useCache=false asks for the module enrolment): only a reply holding
+        # the module enrolment with the wanted values proves the write; anything else is re-read.
+        if self._holds_wanted(reply.body, row, target, changed):
+            api.write_proof.answered()
+            return truncate(json.dumps(reply.body, default=str))
+        if api.write_proof.trusted(reply):
+            return reply.describe()
+        raise UnprovenWriteError(reply)
+
+    def _holds_wanted(self, body: object, row: Row, target: ModuleEnrolment, changed: set[str]) -> bool:
+        """Whether a write's reply is this module enrolment holding every value the row sets."""
+        if isinstance(body, list) and len(body) == 1:
+            body = body[0]
+        held = _upper_keys(body)
+        if isinstance(held.get("DATA"), dict | list):
+            return self._holds_wanted(held["DATA"], row, target, changed)
+        if as_int(held.get("MODULEENROLMENTID")) != target.module_enrolment_id:
+            return False
+        if "access" in changed and (
+            "ACCESSOVERRIDE" not in held or _access(held["ACCESSOVERRIDE"]) != row["access"].override
+        ):
+            return False
+        dates = (("start_date", "STARTDATE"), ("end_date", "ENDDATE"))
+        return all(column not in changed or _report_date(held.get(key)) == row[column] for column, key in dates)
 
     async def reread(self, api: Api, row: Row, target: ModuleEnrolment) -> ModuleEnrolment | None:
         answer = await self._report(api, [target.contact_id], [target.class_id])

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from batchupdate.cells import CellError, as_int, clean_text, parse_date, parse_date_time, parse_id
-from batchupdate.client import Api, describe_error
+from batchupdate.client import Api, UnprovenWriteError, describe_error
 from batchupdate.errors import ApiError, InputError, RejectedError, RetriableApiError
 from batchupdate.kinds.base import (
     CLASS_ID_ALIASES,
@@ -311,11 +311,16 @@ class Units:
             form["activityStartDate"] = format_date(row["start_date"])
         if "end_date" in changed:
             form["activityEndDate"] = format_date(row["end_date"])
-        body = await api.put(UPDATE_PATH, form)
-        status, message = _status_and_message(body)
-        if status and status != "success":
+        reply = await api.put_reply(UPDATE_PATH, form)
+        status, message = _status_and_message(reply.body)
+        if status == "success":  # the documented success, in any case of keys
+            api.write_proof.answered()
+            return message
+        if status:
             raise RejectedError(f"aXcelerate answered {status!r}", details=message)
-        return message
+        if api.write_proof.trusted(reply):
+            return reply.describe()
+        raise UnprovenWriteError(reply)
 
     async def reread(self, api: Api, row: Row, target: UnitEnrolment) -> UnitEnrolment | None:
         units = await read_student(api, target.contact_id, target.class_id)
