@@ -138,13 +138,13 @@ class ReportAnswer:
     def complete(self) -> bool:
         return self.count is not None and len({m.module_enrolment_id for m in self.modules}) == self.count
 
-    def shortfall(self) -> str:
+    def shortfall(self, asked: str = "this student alone") -> str:
         held = len({m.module_enrolment_id for m in self.modules})
         if self.count is None:
             return f"the module report gave {held} rows and no COUNT, so it cannot be known to be complete"
         return (
             f"the module report gave {held} of the {self.count} module enrolments it counted (COUNT), "
-            "even asked for this student alone"
+            f"even asked for {asked}"
         )
 
 
@@ -287,6 +287,11 @@ class Modules:
             await asyncio.gather(*(self._hold_classes(api, part, found) for part in _split(classes, answer)))
             return
         contacts = await class_contacts(api, classes[0])
+        if not contacts:
+            raise RejectedError(
+                f"could not read class {classes[0]}'s modules completely: "
+                f"{answer.shortfall(f'class {classes[0]} alone')}, and the class lists no students to ask one by one"
+            )
         errors: dict[int, str] = {}
         await self._read_complete(api, contacts, classes, found, errors)
         if errors:
