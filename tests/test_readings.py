@@ -176,10 +176,13 @@ def test_modules_holdings_never_return_a_partial_class() -> None:
     from batchupdate.errors import RejectedError
     from batchupdate.sandbox import start_sandbox
 
-    with start_sandbox(
-        SandboxSettings(db_path=Path(tempfile.mkdtemp()) / "s.sqlite3").under(["report-capped"])
-    ) as sandbox, pytest.raises(
-        RejectedError, match="could not read class 32001's modules completely: the module report gave 40 of"
+    with (
+        start_sandbox(
+            SandboxSettings(db_path=Path(tempfile.mkdtemp()) / "s.sqlite3").under(["report-capped"])
+        ) as sandbox,
+        pytest.raises(
+            RejectedError, match="could not read class 32001's modules completely: the module report gave 40 of"
+        ),
     ):
         asyncio.run(Modules().holdings(api_for(sandbox), [32001]))
 
@@ -275,3 +278,20 @@ def test_a_trusted_shape_is_exactly_that_shape() -> None:
     assert proof.trusted(page) and not proof.learning
     assert not proof.trusted(WriteReply(200, "text/html", None, "<html>Down for maintenance</html>"))
     assert not proof.trusted(WriteReply(204, "", None, ""))
+
+
+@pytest.mark.parametrize("reading", ["fastest", "listing-absent"])
+def test_plan_names_each_student_from_the_lookups(start, run_cli, tmp_path: Path, reading: str) -> None:
+    sandbox = start(**READINGS[reading])
+    chosen = one_unit_per_student(sandbox, 31002, 3)
+    sheet = write_csv(
+        tmp_path / "n.csv", UNIT_HEADER, [[u.contact_id, 31002, u.unit_code, "", "CNA", "", "", ""] for u in chosen]
+    )
+
+    result = run_cli("plan", str(sheet), url=sandbox.url)
+
+    assert result.returncode == 0, result.stdout + result.stderr
+    enrolments = sandbox.store.program_enrolments(contact_id=None, class_id=31002, program_id=None, offset=0, limit=999)
+    names = {e.contact_id: f"{e.given_name} {e.surname}" for e in enrolments}
+    for unit in chosen:
+        assert names[unit.contact_id] in result.stdout

@@ -207,8 +207,8 @@ class Modules:
         ),
         DATES_IN_ORDER,
     )
+    # No student_name column: exported sheets carry one as a note, and a results file must not hold two.
     result_columns: tuple[str, ...] = (
-        "student_name",
         "resolved_module_enrolment_id",
         "enrol_id",
         "before_access",
@@ -431,7 +431,7 @@ class Modules:
         if target is None:
             return {}
         return {
-            "student_name": target.student_name,
+            "student_name": target.student_name,  # for the plan table; not a results column
             "resolved_module_enrolment_id": str(target.module_enrolment_id),
             "enrol_id": str(target.enrol_id),
             "before_access": UNKNOWN if target.access is None else ACCESS_SHOWN[target.access],

@@ -145,8 +145,8 @@ class Units:
         ),
         DATES_IN_ORDER,
     )
+    # No student_name column: exported sheets carry one as a note, and a results file must not hold two.
     result_columns: tuple[str, ...] = (
-        "student_name",
         "resolved_unit_id",
         "unit_enrolment_id",
         "before_outcome",
@@ -347,7 +347,7 @@ class Units:
         if target is None:
             return {}
         return {
-            "student_name": target.student_name,
+            "student_name": target.student_name,  # for the plan table; not a results column
             "resolved_unit_id": str(target.unit_id),
             "unit_enrolment_id": str(target.unit_enrolment_id or ""),
             "before_outcome": target.outcome or "",
