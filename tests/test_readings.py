@@ -295,3 +295,22 @@ def test_plan_names_each_student_from_the_lookups(start, run_cli, tmp_path: Path
     names = {e.contact_id: f"{e.given_name} {e.surname}" for e in enrolments}
     for unit in chosen:
         assert names[unit.contact_id] in result.stdout
+
+
+@pytest.mark.parametrize("reading", ["fastest", "errors-upper"])
+def test_error_bodies_are_read_in_either_key_case(start, reading: str) -> None:
+    from batchupdate.errors import RejectedError
+
+    sandbox = start(**READINGS[reading])
+    unit = units_of(sandbox.store, 31002)[0]
+    raw = httpx.put(f"{sandbox.url}/course/enrolment", headers=TOKENS, data={"contactID": unit.contact_id})
+    assert ("DETAILS" in raw.json()) == (reading == "errors-upper")
+    form = {"contactID": unit.contact_id, "instanceID": unit.unit_id, "programInstanceID": 31002, "type": "s",
+            "competent": 99}  # fmt: skip
+
+    with pytest.raises(RejectedError) as caught:
+        asyncio.run(api_for(sandbox).put("/course/enrolment", form))
+
+    assert caught.value.status == 412
+    assert "competent 99 is not a valid competency code" in caught.value.details
+    assert "Validation Error" in str(caught.value)
