@@ -15,7 +15,7 @@ import pytest
 from openpyxl.chart import BarChart, Reference
 
 from batchupdate.errors import InputError
-from batchupdate.sheet import Sheet, header_key, neutralise, read_sheet, unneutralise
+from batchupdate.sheet import Sheet, Worksheet, header_key, neutralise, read_sheet, unneutralise, worksheets
 
 KNOWN_HEADERS = ("contact_id", "class_id", "unit_code", "unit_id", "outcome", "start_date", "end_date")
 
@@ -217,7 +217,7 @@ def test_xlsx_reads_the_sheet_chosen_with_sheet_name(tmp_path: Path) -> None:
     assert sheet.source == "xlsx sheet 'Outcomes'"
 
 
-def test_xlsx_reads_the_first_sheet_by_default(tmp_path: Path) -> None:
+def test_xlsx_with_two_fitting_worksheets_stops_and_names_them(tmp_path: Path) -> None:
     path = write_xlsx(
         tmp_path,
         {
@@ -225,7 +225,40 @@ def test_xlsx_reads_the_first_sheet_by_default(tmp_path: Path) -> None:
             "Term 3": [["contact_id", "class_id", "outcome"], [700009, 31009, "CNA"]],
         },
     )
-    assert cells(read(path)) == [[700001, 31001, "C"]]
+    with pytest.raises(InputError) as caught:
+        read(path)
+    assert "2 worksheets hold a header row ('Term 4', 'Term 3')" in str(caught.value)
+    assert "--sheet 'Term 4'" in str(caught.value)
+    assert cells(read(path, sheet_name="Term 3")) == [[700009, 31009, "CNA"]]
+
+
+def test_xlsx_whose_first_worksheet_is_instructions_reads_the_data_worksheet(tmp_path: Path) -> None:
+    path = write_xlsx(
+        tmp_path,
+        {
+            "Read me": [["How to fill in this workbook"], ["Put one row per student and unit"], ["contact_id: the ID"]],
+            "Outcomes": [["Term 4"], ["contact_id", "class_id", "outcome"], [700001, 31001, "C"]],
+            "Lists": [["C", "CNA"]],
+        },
+    )
+    sheet = read(path)
+    assert cells(sheet) == [[700001, 31001, "C"]]
+    assert sheet.lines == (3,)
+    assert sheet.source == "xlsx sheet 'Outcomes' (its header row fits; ignored: 'Read me', 'Lists')"
+    assert worksheets(path, KNOWN_HEADERS) == (
+        Worksheet("Read me", False),
+        Worksheet("Outcomes", True),
+        Worksheet("Lists", False),
+    )
+
+
+def test_xlsx_where_no_worksheet_fits_names_the_worksheets_and_sheet_option(tmp_path: Path) -> None:
+    path = write_xlsx(tmp_path, {"Read me": [["Instructions"]], "Data": [["student", "result"], [1, "C"]]})
+    with pytest.raises(InputError) as caught:
+        read(path)
+    message = str(caught.value)
+    assert "none of its worksheets ('Read me', 'Data') has a header row" in message
+    assert "--sheet NAME" in message
 
 
 def test_xlsx_unknown_sheet_name_lists_the_sheets(tmp_path: Path) -> None:
