@@ -135,7 +135,10 @@ def _guess_delimiter(text: str, known: frozenset[str]) -> str:
 
     def headers_found(delimiter: str) -> int:
         rows = csv.reader(head, delimiter=delimiter)
-        return max((sum(header_key(cell) in known for cell in row) for row in rows), default=0)
+        try:
+            return max((sum(header_key(cell) in known for cell in row) for row in rows), default=0)
+        except csv.Error:  # a cell past the size bound: the reading itself says so, naming the line
+            return 0
 
     return max((",", ";", "\t", "|"), key=headers_found)
 
@@ -143,7 +146,7 @@ def _guess_delimiter(text: str, known: frozenset[str]) -> str:
 # Bounds a workbook is held to before anything is parsed: a few MB of zip can expand to gigabytes of XML.
 MAX_EXPANDED_BYTES = 256 * 1024 * 1024  # every part of the package, uncompressed
 MAX_ROWS = 1_048_576  # Excel's own limit for a worksheet
-MAX_CELLS = 5_000_000  # cells in one worksheet's XML
+MAX_CELLS = 2_000_000  # cells in one worksheet's XML: 100,000 rows of 20 columns
 DENSE_CELLS = 3_000_000  # a used range larger than this (sparse cells far apart) is streamed, not read whole
 # Excel holds at most 32,767 characters in a cell (validation makes a row with a longer one invalid); a cell
 # this long is no sheet's, and the file is refused before such cells are copied anywhere.
@@ -329,7 +332,7 @@ def _check_bounds(path: Path, data: bytes) -> _Shape:
                         counted = f"{rows:,} rows" if rows > MAX_ROWS else f"{cells:,} cells"
                         limit = f"{MAX_ROWS:,} rows" if rows > MAX_ROWS else f"{MAX_CELLS:,} cells"
                         raise InputError(
-                            f"{path.name}: a worksheet holds more than {counted}, more than the {limit} a sheet "
+                            f"{path.name}: a worksheet holds {counted} or more, more than the {limit} a sheet "
                             f"may have{too_big}"
                         )
         except (zipfile.BadZipFile, OSError, EOFError) as exc:
