@@ -166,7 +166,7 @@ def write_results_workbook(path: Path, headers: Sequence[str], lines: Sequence[S
     widths = [len(header) for header in headers]
 
     def cell(text: str) -> WriteOnlyCell:
-        written = WriteOnlyCell(sheet, value=xml_safe(text))
+        written = WriteOnlyCell(sheet, value=xml_safe(text) if text else None)
         written.data_type = "s"  # text even when it starts with "=": a results file never calculates
         return written
 

@@ -522,7 +522,7 @@ def _needs_guard(text: str) -> bool:
 
 def cell_text(cell: object) -> str:
     """A raw cell as it should be echoed into the results file."""
-    if cell is None:
+    if cell is None or cell != cell:  # None, or the NaN pandas makes of a column of empty cells
         return ""
     if isinstance(cell, dt.datetime | dt.date):
         return clean_text(cell)
