@@ -7,6 +7,7 @@ exit code. Network access comes in as an ``Api``, so tests decide what is on the
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime as dt
 import logging
 import time
@@ -15,7 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, NamedTuple
 
-from batchupdate.client import Api, describe_error
+from batchupdate.client import Api, UnprovenWriteError, describe_error
 from batchupdate.columns import HeaderMap, map_headers
 from batchupdate.errors import (
     AmbiguousWriteError,
@@ -339,12 +340,15 @@ async def _apply_all(kind: Kind[Any], pending: Sequence[tuple[Row, Any]], api: A
     for item in pending:
         queue.put_nowait(item)
     aborted: list[RunAbortedError] = []
+    serial = asyncio.Lock()  # while the run learns what this tenant's answers to writes prove, one at a time
 
     async def worker() -> None:
         while not aborted and not queue.empty():
             row, target = queue.get_nowait()
             try:
-                record(await apply_row(kind, row, target, api, record.writing))
+                async with serial if api.write_proof.learning else contextlib.nullcontext():
+                    outcome = await apply_row(kind, row, target, api, record.writing)
+                record(outcome)
             except _StoppedAfter as stop:
                 aborted.append(stop.cause)
                 record(stop.result)
@@ -391,10 +395,17 @@ async def apply_row(
             except AmbiguousWriteError as exc:
                 failure, maybe_written = exc, True
             except RejectedError as exc:
-                # A refusal does not prove nothing was written (aXcelerate has answered 400 to applied writes).
+                # A refusal does not prove nothing was written (aXcelerate has answered 400 to applied writes),
+                # and a 2xx that does not say it was applied does not prove it was (UnprovenWriteError).
                 maybe_written = True
-                if await _settle(kind, row, target, api) is True:
+                settled = await _settle(kind, row, target, api)
+                if settled is True:
+                    if isinstance(exc, UnprovenWriteError):
+                        api.write_proof.confirmed(exc.reply)
                     return result(Status.UPDATED)
+                if isinstance(exc, UnprovenWriteError):
+                    reread = "re-reading shows aXcelerate does not hold the change" if settled is False else UNSETTLED
+                    return result(Status.FAILED, f"{describe_error(exc)}, and {reread}; try the row again later")
                 return result(Status.FAILED, describe_error(exc))
             except RetriableApiError as exc:
                 return result(Status.FAILED, f"{describe_error(exc)}; try the row again later")
