@@ -181,12 +181,14 @@ async def export_workbook(
     exported = await export_rows(kind_name, class_ids, api, open_only=open_only, statuses=statuses)
     if not exported.rows:
         shown = ", ".join(str(class_id) for class_id in dict.fromkeys(class_ids))
-        classes = f"classes {shown} have" if "," in shown else f"class {shown} has"
+        several = "," in shown
+        classes = f"classes {shown} have" if several else f"class {shown} has"
         if open_only and exported.left_out:
             raise InputError(
                 f"{classes} no open units ({exported.left_out} hold a final outcome); leave out --open-only"
             )
-        raise InputError(f"{classes} no {kind_name[:-1]} enrolments to export; check the class IDs in aXcelerate")
+        ids = "IDs" if several else "ID"
+        raise InputError(f"{classes} no {kind_name[:-1]} enrolments to export; check the class {ids} in aXcelerate")
     if isinstance(path_or_buffer, Path):
         path_or_buffer.parent.mkdir(parents=True, exist_ok=True)
         temporary = path_or_buffer.with_name(path_or_buffer.name + ".tmp")

@@ -218,7 +218,7 @@ def _read_xlsx(
 def _source(title: str, sheet_name: str | None, ignored: Sequence[str]) -> str:
     source = f"xlsx sheet {title!r}"
     if sheet_name is None and ignored:
-        source += f" (its header row fits; ignored: {', '.join(repr(name) for name in ignored)})"
+        source += f", picked by its header row over {', '.join(repr(name) for name in ignored)}"
     return source
 
 

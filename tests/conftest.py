@@ -77,7 +77,8 @@ def read_results(path: Path) -> list[dict[str, str]]:
             lines = [["" if cell is None else str(cell) for cell in row] for row in book.worksheets[0].values]
         finally:
             book.close()
-        return [dict(zip(lines[0], line, strict=True)) for line in lines[1:]]
+        width = len(lines[0])  # a row's empty trailing cells are not stored
+        return [dict(zip(lines[0], [*line, *[""] * (width - len(line))], strict=True)) for line in lines[1:]]
     with path.open(encoding="utf-8-sig", newline="") as handle:
         return list(csv.DictReader(handle))
 

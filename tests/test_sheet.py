@@ -246,7 +246,7 @@ def test_xlsx_whose_first_worksheet_is_instructions_reads_the_data_worksheet(tmp
     sheet = read(path)
     assert cells(sheet) == [[700001, 31001, "C"]]
     assert sheet.lines == (3,)
-    assert sheet.source == "xlsx sheet 'Outcomes' (its header row fits; ignored: 'Read me', 'Lists')"
+    assert sheet.source == "xlsx sheet 'Outcomes', picked by its header row over 'Read me', 'Lists'"
     assert worksheets(path, KNOWN_HEADERS) == (
         Worksheet("Read me", False),
         Worksheet("Outcomes", True),

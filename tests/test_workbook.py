@@ -78,7 +78,7 @@ def test_a_template_filled_in_reads_back_through_our_reader(tmp_path: Path) -> N
     book.save(path)
     sheet = read_sheet(path, known_headers=known_headers())
     assert sheet.frame.to_numpy().tolist() == [[700001, 31001, "BSBWHS411", "C", dt.datetime(2026, 2, 3), None]]
-    assert sheet.source == "xlsx sheet 'units' (its header row fits; ignored: 'Instructions')"
+    assert sheet.source == "xlsx sheet 'units', picked by its header row over 'Instructions'"
 
 
 def export_like(path: Path) -> None:

@@ -76,7 +76,8 @@ def export(
     except ApiError as exc:  # bad tokens, unreachable, a class listing refused: nothing was written
         fail(f"the export stopped, no file written: {describe_error(exc)}", Exit.STOPPED)
     requests = ", ".join(f"{count} {request}" for request, count in sent.items())
-    click.echo(f"Wrote {path}: {len(exported.rows)} rows ({kind}) of {len(class_ids)} classes; requests: {requests}")
+    classes = f"class {class_ids[0]}" if len(class_ids) == 1 else f"{len(set(class_ids))} classes"
+    click.echo(f"Wrote {path}: {len(exported.rows)} rows ({kind}) of {classes}; requests: {requests}")
     if exported.left_out:
         click.echo(f"  left out {exported.left_out} units that already hold a final outcome (--open-only)")
     for class_id in exported.empty_classes:
