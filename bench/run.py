@@ -575,6 +575,9 @@ def main() -> None:
 
 def write_report(out: Path, text: str, about: str, started: dt.datetime, size: Size) -> None:
     out.parent.mkdir(parents=True, exist_ok=True)
+    # bench/workbooks.py keeps its own section (between its markers) in the same file: carry it over.
+    earlier = out.read_text(encoding="utf-8") if out.exists() else ""
+    kept = earlier[earlier.find("<!-- workbooks:") :] if "<!-- workbooks:" in earlier else ""
     out.write_text(
         f"""# Benchmarks
 
@@ -612,7 +615,8 @@ How it is measured (see `bench/run.py`):
   run, after the climb. The client and the sandbox share the machine's cores.
 - The `--rate {FIXED_RATE:g}` line counts requests as they reach the sandbox, in every sliding window of one
   second.
-""",
+"""
+        + (f"\n{kept}" if kept else ""),
         encoding="utf-8",
     )
 
