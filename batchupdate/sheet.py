@@ -322,10 +322,11 @@ def _check_bounds(path: Path, data: bytes) -> _Shape:
                     text = tail + chunk
                     rows += chunk.count(b"<row ")
                     cells += chunk.count(b"<c ") + chunk.count(b"<c>")
-                    unsaved = unsaved or _UNSAVED_FORMULA.search(text) is not None
+                    if not unsaved and b"<f" in text:  # formulas at all: are any without a saved value?
+                        unsaved = _UNSAVED_FORMULA.search(text) is not None
                     errors = errors or b't="e"' in text
-                    if found := list(_LAST_ROW.finditer(text))[-1:]:
-                        last_row = max(last_row, int(found[0].group(1)))
+                    if (start := text.rfind(b"<row ")) >= 0 and (found := _LAST_ROW.match(text, start)):
+                        last_row = max(last_row, int(found.group(1)))
                     wide = max([wide, *(_column_number(m.group(1)) for m in _WIDE_COLUMN.finditer(text))])
                     tail = text[-64:]
                     if rows > MAX_ROWS or cells > MAX_CELLS:
