@@ -90,6 +90,11 @@ def write_workbook(fill_in: FillIn, target: Path | IO[bytes]) -> None:
             sheet.data_validations.append(check)
             check.add(f"{letter}2:{letter}{last_row}")
     sheet.freeze_panes = "A2"
+    # Printed (or saved as PDF): landscape, every column on the page's width, the header on every page.
+    sheet.page_setup.orientation = "landscape"
+    sheet.page_setup.fitToWidth, sheet.page_setup.fitToHeight = 1, 0
+    sheet.sheet_properties.pageSetUpPr.fitToPage = True
+    sheet.print_title_rows = "1:1"
     if headers:
         sheet.auto_filter.ref = f"A1:{get_column_letter(len(headers))}{max(len(fill_in.rows) + 1, 2)}"
     if fill_in.protect:
