@@ -232,3 +232,32 @@ def test_an_exported_workbook_opens_in_libreoffice(run_cli, tmp_path: Path) -> N
     assert converted.returncode == 0, converted.stderr
     assert (tmp_path / "term4.pdf").stat().st_size > 1000
     assert "repair" not in (converted.stdout + converted.stderr).lower()
+
+
+def test_nightly_applies_an_edited_export_and_a_workbook_whose_first_worksheet_is_instructions(
+    run_cli, sandbox: RunningSandbox, tmp_path: Path
+) -> None:
+    assert run_cli("export", "units", "--class", "31003", "-o", "export.xlsx").exit_code == 0
+    book = openpyxl.load_workbook(tmp_path / "export.xlsx")
+    column = {cell.value: cell.column - 1 for cell in book["units"][1]}
+    edited = next(row for row in book["units"].iter_rows(min_row=2) if row[column["outcome"]].value != "CNA")
+    edited[column["outcome"]].value = "CNA"
+    inbox = tmp_path / "inbox"
+    inbox.mkdir()
+    book.save(inbox / "term4.xlsx")
+    readme_first = openpyxl.Workbook()
+    readme_first.active.title = "Read me"
+    readme_first.active.append(["Outcomes for the second cohort; one row per student and unit."])
+    data = readme_first.create_sheet("Outcomes")
+    data.append(["contact_id", "class_id", "unit_code", "outcome"])
+    data.append([edited[column["contact_id"]].value, 31003, edited[column["unit_code"]].value, "CNA"])
+    readme_first.save(inbox / "cohort2.xlsx")
+    requests(sandbox)
+
+    result = run_cli("nightly", str(inbox), "--settle-seconds", "0")
+
+    assert result.exit_code == 0, result.output
+    puts = [fields for method, _, fields in requests(sandbox) if method == "PUT"]
+    assert [fields["competent"] for fields in puts] == ["30"]  # one write; the second sheet finds it done
+    archived = sorted(path.name for path in (inbox / "archive").rglob("*.results.*"))
+    assert archived == ["cohort2.results.csv", "term4.results.csv"]
