@@ -31,9 +31,12 @@ from starlette.types import ASGIApp
 
 from batchupdate.client import Api
 from batchupdate.config import Connection
+from batchupdate.kinds.base import Row
+from batchupdate.kinds.units import UnitEnrolment, Units
 from batchupdate.pacing import Pacer, RetryPolicy
 from batchupdate.pipeline import Job, Report, execute
-from batchupdate.sandbox import SANDBOX_API_TOKEN, SANDBOX_WS_TOKEN, RunningSandbox
+from batchupdate.sandbox import SANDBOX_API_TOKEN, SANDBOX_WS_TOKEN, RunningSandbox, Store
+from batchupdate.sandbox import store as sandbox_store
 
 BASE_URL = "https://tenant.app.axcelerate.com/api/"
 REFERENCE = Path(__file__).resolve().parent / "axcelerate-reference"  # copied from shared/, as fixtures
@@ -352,7 +355,17 @@ SCRIPT = "<script>alert('cell')</script>"  # a cell a page must show as text, ne
 
 
 def read_results(path: Path) -> list[dict[str, str]]:
-    """A results file as a user's spreadsheet would show it."""
+    """A results file (CSV or .xlsx) as a user's spreadsheet would show it, every cell as text."""
+    if path.suffix.lower() == ".xlsx":
+        import openpyxl
+
+        book = openpyxl.load_workbook(path, read_only=True)
+        try:
+            lines = [["" if cell is None else str(cell) for cell in row] for row in book.worksheets[0].values]
+        finally:
+            book.close()
+        width = len(lines[0])  # a row's empty trailing cells are not stored
+        return [dict(zip(lines[0], [*line, *[""] * (width - len(line))], strict=True)) for line in lines[1:]]
     with path.open(encoding="utf-8-sig", newline="") as handle:
         return list(csv.DictReader(handle))
 
@@ -396,6 +409,47 @@ def mixed_module_sheet(path: Path) -> Path:
             ["700177", "32001", "Module 99 - Basket Weaving", "unlocked", "", ""],
         ],
     )
+
+
+# --- records: as a sheet's row, as a kind holds them, as the sandbox's seed has them ----------------------
+
+
+def unit_row(index: int = 0, /, **cells: object) -> Row:
+    """A units-sheet row parsed the way the sheet's cells are: ``unit_row(contact_id='700001', outcome='C', ...)``."""
+    values = {column.name: column.parse(cells.get(column.name)) for column in Units().columns}
+    return Row(index=index, line=index + 2, values=values)
+
+
+def held(**overrides: Any) -> UnitEnrolment:
+    """A unit enrolment as the units kind holds it (BSBWHS411, outcome 20), with ``overrides``."""
+    values: dict[str, Any] = {
+        "contact_id": 700001,
+        "class_id": 31001,
+        "unit_id": 41001,
+        "unit_code": "BSBWHS411",
+        "unit_enrolment_id": 900001,
+        "outcome": "20",
+        "start_date": dt.date(2026, 2, 3),
+        "end_date": dt.date(2026, 11, 28),
+    }
+    return UnitEnrolment(**{**values, **overrides})
+
+
+def units_of(store: Store, class_id: int) -> list[sandbox_store.UnitEnrolment]:
+    """The sandbox's unit enrolments in a class, in record order."""
+    enrolments = store.program_enrolments(contact_id=None, class_id=class_id, program_id=None, offset=0, limit=1000)
+    return store.unit_enrolments_of([enrolment.enrol_id for enrolment in enrolments])
+
+
+def open_modules(sandbox: RunningSandbox) -> list[sandbox_store.ModuleEnrolment]:
+    """Module enrolments the default report filter sees (Enrolled or In Progress), one per student."""
+    seen: set[int] = set()
+    chosen = []
+    for module in sandbox.store.module_enrolments():
+        if module.status_id in (1, 2) and module.contact_id not in seen:
+            seen.add(module.contact_id)
+            chosen.append(module)
+    return chosen
 
 
 # --- the whole flow over the fake aXcelerate ----------------------------------------------------------------
@@ -485,3 +539,37 @@ def serving(app: ASGIApp) -> Iterator[str]:
     finally:
         server.should_exit = True
         thread.join(timeout=10)
+
+
+def write_xlsx_bomb(path: Path, expanded: int) -> None:
+    """A valid workbook (header row, one data row) whose note cell is ``expanded`` bytes of one letter.
+
+    One letter repeated deflates about 1,000 to 1: a 3 GB cell makes a file of about 3 MB.
+    """
+    import io
+    import zipfile
+
+    import openpyxl
+
+    book = openpyxl.Workbook()
+    sheet = book.active
+    sheet.append(["contact_id", "class_id", "unit_code", "outcome", "note"])
+    sheet.append([700001, 31001, "BSBWHS411", "C", "PLACEHOLDER"])
+    buffer = io.BytesIO()
+    book.save(buffer)
+    chunk = b"A" * (1 << 20)
+    with (
+        zipfile.ZipFile(buffer) as source,
+        zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED, compresslevel=9) as target,
+    ):
+        for item in source.infolist():
+            data = source.read(item.filename)
+            if b"PLACEHOLDER" not in data:
+                target.writestr(item.filename, data)
+                continue
+            head, tail = data.split(b"PLACEHOLDER")
+            with target.open(item.filename, "w", force_zip64=True) as stream:
+                stream.write(head)
+                for _ in range(expanded // len(chunk)):
+                    stream.write(chunk)
+                stream.write(tail)

@@ -18,7 +18,7 @@ from batchupdate.locks import hold_lock
 from batchupdate.morning_report import HAD_PROBLEMS, NightlyReport, ProblemRow, SheetOutcome, render_markdown
 from batchupdate.nightly import LEDGER_NAME, scan_inbox
 from batchupdate.sandbox import RunningSandbox, Store
-from tests.fakes import SAMPLES, Ran, read_results, write_csv
+from tests.fakes import SAMPLES, Ran, read_results, units_of, write_csv
 
 PUT_UNITS = ("PUT", "/course/enrolment")
 PUT_MODULES = ("PUT", "/v2/learningPlan/modules/enrolments")
@@ -45,11 +45,6 @@ def drop(inbox: Path, name: str, content: bytes | Path, age_seconds: float) -> P
     arrived = time.time() - age_seconds
     os.utime(path, (arrived, arrived))
     return path
-
-
-def units_of(store: Store, class_id: int) -> list:
-    enrolments = store.program_enrolments(contact_id=None, class_id=class_id, program_id=None, offset=0, limit=1000)
-    return store.unit_enrolments_of([enrolment.enrol_id for enrolment in enrolments])
 
 
 def failing_rows(store: Store) -> list[list[object]]:

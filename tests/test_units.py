@@ -18,20 +18,15 @@ from tests.fakes import (
     endpoint,
     error_response,
     form_of,
+    held,
     json_response,
     make_api,
     query_of,
     reference_sample,
+    unit_row,
 )
 
 UNITS = Units()
-PARSERS = {column.name: column.parse for column in UNITS.columns}
-
-
-def unit_row(index: int = 0, /, **cells: object) -> Row:
-    """A row parsed the way the sheet's cells are: ``unit_row(contact_id='700001', outcome='C', ...)``."""
-    values = {name: parse(cells.get(name)) for name, parse in PARSERS.items()}
-    return Row(index=index, line=index + 2, values=values)
 
 
 def rows_for(contacts: list[int], class_id: int = 31001, start: int = 0) -> list[Row]:
@@ -40,20 +35,6 @@ def rows_for(contacts: list[int], class_id: int = 31001, start: int = 0) -> list
         unit_row(index, contact_id=contact, class_id=class_id, unit_code="BSBWHS411", outcome="C")
         for index, contact in enumerate(contacts, start=start)
     ]
-
-
-def held(**overrides: Any) -> UnitEnrolment:
-    values: dict[str, Any] = {
-        "contact_id": 700001,
-        "class_id": 31001,
-        "unit_id": 41001,
-        "unit_code": "BSBWHS411",
-        "unit_enrolment_id": 900001,
-        "outcome": "20",
-        "start_date": dt.date(2026, 2, 3),
-        "end_date": dt.date(2026, 11, 28),
-    }
-    return UnitEnrolment(**{**values, **overrides})
 
 
 def resolve(fake: FakeAxcelerate, rows: list[Row]) -> dict[int, Any]:
@@ -364,6 +345,7 @@ def test_write_against_the_fake_is_seen_by_a_reread() -> None:
     assert current is not None
     assert UNITS.compare(row, current) == []
     assert UNITS.result_values(target) == {
+        "student_name": "",
         "resolved_unit_id": "41001",
         "unit_enrolment_id": str(target.unit_enrolment_id),
         "before_outcome": "70",
