@@ -35,6 +35,7 @@ from batchupdate.results import (
     ResultsWriter,
     RowResult,
     as_results,
+    check_results_path,
     counts,
     default_results_path,
     keep_previous,
@@ -156,6 +157,8 @@ async def execute(
     clock: Callable[[], float] = time.monotonic,
 ) -> Report:
     """Run a check, plan or run of one sheet and write its results file."""
+    if job.mode != CHECK:
+        check_results_path(job.results_path)
     if job.mode == CHECK:
         return await _execute(job, api, progress, now, clock)
     with hold_lock(job.sheet, "the sheet"), hold_lock(job.results_path, "the results file"):

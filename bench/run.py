@@ -551,6 +551,8 @@ def wait_for_quiet(max_load: float, patience: float) -> None:
 # --- under each reading (issue 10) ---------------------------------------------------------------------------
 
 READINGS_HEADING = "## Under each reading"
+# Sections other benchmarks keep after this one's report in docs/benchmarks.md.
+KEPT_SECTIONS = (READINGS_HEADING, "<!-- workbooks:", "<!-- pacing:", "<!-- late-landing:")
 READINGS_SIZE = Size(classes=4, students=50, units=4, unchanged_every=20, sequential_rows=0, check_rows=0,
                      fixed_rate_rows=0, slow_server_classes=0)  # fmt: skip
 MODULE_HEADERS = ["contact_id", "class_id", "module_name", "access", "start_date", "end_date"]
@@ -640,8 +642,10 @@ Requests are counted by the sandbox (served, and answered 429).
 {text}
 """
     current = out.read_text(encoding="utf-8") if out.is_file() else "# Benchmarks\n"
-    kept = current.split(READINGS_HEADING)[0].rstrip() + "\n\n"
-    out.write_text(kept + section, encoding="utf-8")
+    before, _, after = current.partition(READINGS_HEADING)
+    later = [after.find(mark) for mark in KEPT_SECTIONS[1:] if mark in after]
+    rest = after[min(later) :] if later else ""
+    out.write_text(before.rstrip() + "\n\n" + section + (f"\n{rest}" if rest else ""), encoding="utf-8")
 
 
 def main() -> None:
@@ -684,8 +688,11 @@ def main() -> None:
 
 def write_report(out: Path, text: str, about: str, started: dt.datetime, size: Size) -> None:
     out.parent.mkdir(parents=True, exist_ok=True)
-    previous = out.read_text(encoding="utf-8") if out.is_file() else ""
-    readings = READINGS_HEADING + previous.split(READINGS_HEADING, 1)[1] if READINGS_HEADING in previous else ""
+    # The other benchmarks (--readings here, bench/workbooks.py, ...) keep their own sections after this
+    # report in the same file: carry them over.
+    earlier = out.read_text(encoding="utf-8") if out.is_file() else ""
+    starts = [earlier.find(mark) for mark in KEPT_SECTIONS if mark in earlier]
+    kept = earlier[min(starts) :] if starts else ""
     out.write_text(
         f"""# Benchmarks
 
@@ -724,7 +731,7 @@ How it is measured (see `bench/run.py`):
 - The `--rate {FIXED_RATE:g}` line counts requests as they reach the sandbox, in every sliding window of one
   second.
 """
-        + ("\n" + readings if readings else ""),
+        + (f"\n{kept}" if kept else ""),
         encoding="utf-8",
     )
 

@@ -109,7 +109,17 @@ def run_cli(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Callable[..., Ra
 
 
 def read_results(path: Path) -> list[dict[str, str]]:
-    """A results file as a user's spreadsheet would show it."""
+    """A results file (CSV or .xlsx) as a user's spreadsheet would show it, every cell as text."""
+    if path.suffix.lower() == ".xlsx":
+        import openpyxl
+
+        book = openpyxl.load_workbook(path, read_only=True)
+        try:
+            lines = [["" if cell is None else str(cell) for cell in row] for row in book.worksheets[0].values]
+        finally:
+            book.close()
+        width = len(lines[0])  # a row's empty trailing cells are not stored
+        return [dict(zip(lines[0], [*line, *[""] * (width - len(line))], strict=True)) for line in lines[1:]]
     with path.open(encoding="utf-8-sig", newline="") as handle:
         return list(csv.DictReader(handle))
 

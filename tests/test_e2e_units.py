@@ -168,7 +168,7 @@ def test_xlsx_with_real_date_cells_over_a_paged_class(sandbox: RunningSandbox, c
             "end_date": "2026-12-01",
         }
     assert sandbox.stats.count(*GET) == 2  # 130 enrolments: two pages of 100
-    results = read_results(tmp_path / "outcomes.results.csv")
+    results = read_results(tmp_path / "outcomes.results.xlsx")
     assert [r["Start Date"] for r in results] == ["2026-03-02"] * 5
 
 

@@ -199,13 +199,8 @@ class Modules:
             lambda frame: blank_cells(frame, "module_name") & blank_cells(frame, "module_enrolment_id"),
             lambda row: "module_name and module_enrolment_id are both blank; fill in the module's name",
         ),
-        RowRule(
-            "change",
-            lambda frame: (
-                blank_cells(frame, "access") & blank_cells(frame, "start_date") & blank_cells(frame, "end_date")
-            ),
-            lambda row: "the row asks for no change; fill in access, start_date or end_date",
-        ),
+        # A row that leaves every value blank asks for nothing: it is looked up and comes out unchanged (an
+        # export's rows that nobody filled in), never invalid.
         DATES_IN_ORDER,
     )
     # No student_name column: exported sheets carry one as a note, and a results file must not hold two.

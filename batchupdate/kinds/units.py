@@ -137,13 +137,8 @@ class Units:
             lambda frame: blank_cells(frame, "unit_code") & blank_cells(frame, "unit_id"),
             lambda row: "unit_code and unit_id are both blank; fill in the unit code (e.g. BSBWHS411)",
         ),
-        RowRule(
-            "change",
-            lambda frame: (
-                blank_cells(frame, "outcome") & blank_cells(frame, "start_date") & blank_cells(frame, "end_date")
-            ),
-            lambda row: "the row asks for no change; fill in outcome, start_date or end_date",
-        ),
+        # A row that leaves every value blank asks for nothing: it is looked up and comes out unchanged (an
+        # export's rows that nobody filled in), never invalid.
         DATES_IN_ORDER,
     )
     # No student_name column: exported sheets carry one as a note, and a results file must not hold two.
