@@ -32,6 +32,9 @@ log = logging.getLogger(__name__)
 DETAILS_LIMIT = 300
 RETRIABLE_STATUSES = frozenset({500, 502, 503, 504})
 RETRY_AFTER_LIMIT = 300.0  # seconds: a longer Retry-After is honoured only up to this, then retried
+LONG_WAIT = 10.0  # seconds: a wait longer than this is shown to whoever watches the run, with its reason
+SLOW_DOWN = "aXcelerate asked to slow down (429)"
+WaitListener = Callable[[float, str], None]
 
 
 class Api:
@@ -57,6 +60,8 @@ class Api:
         self._sleep = sleep
         self._draw = draw
         self._wall_clock = wall_clock
+        # Told of every wait longer than LONG_WAIT (seconds, reason), as it begins: the progress line.
+        self.on_long_wait: WaitListener = lambda seconds, reason: None
 
     async def get(self, path: str, params: Mapping[str, object]) -> Any:
         """GET and return the decoded JSON (None for 204 No Content), retrying what may succeed later."""
@@ -70,9 +75,21 @@ class Api:
         """PUT form fields once; a failure after sending raises AmbiguousWriteError for the caller to settle."""
         return await self._call("PUT", path, form=form, write=True)
 
-    async def backoff(self, attempt: int) -> None:
+    async def backoff(self, attempt: int, reason: str) -> None:
         """Wait before another try of the same thing, with the policy's jittered backoff."""
-        await self._sleep(self.policy.backoff(attempt, self._draw))
+        await self._wait(self.policy.backoff(attempt, self._draw), reason)
+
+    async def _wait(self, seconds: float, reason: str) -> None:
+        self._waiting(seconds, reason)
+        await self._sleep(seconds)
+
+    def _waiting(self, seconds: float, reason: str) -> None:
+        """Log a wait; one longer than LONG_WAIT is logged as a warning and shown on screen too."""
+        if seconds > LONG_WAIT:
+            log.warning("waiting %.0f s: %s", seconds, reason)
+            self.on_long_wait(seconds, reason)
+        else:
+            log.info("waiting %.2f s: %s", seconds, reason)
 
     async def _call(
         self,
@@ -84,6 +101,7 @@ class Api:
         write: bool = False,
     ) -> Any:
         faults = throttles = 0
+        throttled_for = 0.0  # seconds this request has waited out 429s
         while True:
             try:
                 return await self._send_once(method, path, params, form, write)
@@ -91,25 +109,31 @@ class Api:
                 if isinstance(exc, AmbiguousWriteError):
                     raise
                 if exc.status == 429:
-                    # A throttle is not a fault: the pacer already holds every request back for Retry-After.
                     throttles += 1
-                    if throttles > self.policy.throttles:
-                        raise
-                    if exc.retry_after is not None:
-                        continue
-                    delay = self.policy.backoff(throttles, self._draw)
-                else:
-                    faults += 1
-                    if faults >= self.policy.attempts:
-                        if isinstance(exc, _Unreachable):
-                            raise RunAbortedError(
-                                f"cannot reach aXcelerate at {self.http.base_url} ({exc}); "
-                                "check AXCELERATE_URL and the network"
-                            ) from exc
-                        raise
-                    delay = self.policy.backoff(faults, self._draw)
-                log.info("%s %s: %s; retrying in %.2fs", method, path, exc, delay)
-                await self._sleep(delay)
+                    delay = (
+                        exc.retry_after if exc.retry_after is not None else self.policy.backoff(throttles, self._draw)
+                    )
+                    if throttles > self.policy.throttles or throttled_for + delay > self.policy.throttle_wait:
+                        raise RetriableApiError(
+                            f"aXcelerate kept answering 429 (too many requests): {throttles} times to this request"
+                            f" after {throttled_for:.0f} s of waiting, the last asking for {delay:.0f} s more",
+                            status=429,
+                        ) from exc
+                    throttled_for += delay
+                    if exc.retry_after is None:
+                        await self._wait(delay, SLOW_DOWN)
+                    # else: the pacer holds every request back for Retry-After (and showed a long pause)
+                    continue
+                faults += 1
+                if faults >= self.policy.attempts:
+                    if isinstance(exc, _Unreachable):
+                        raise RunAbortedError(
+                            f"cannot reach aXcelerate at {self.http.base_url} ({exc}); "
+                            "check AXCELERATE_URL and the network"
+                        ) from exc
+                    raise
+                log.info("%s %s: %s; retrying", method, path, exc)
+                await self._wait(self.policy.backoff(faults, self._draw), f"{exc}; trying again")
 
     async def _send_once(
         self,
@@ -161,7 +185,9 @@ class Api:
             )
         if status == 429:
             retry_after = parse_retry_after(response.headers.get("retry-after"), self._wall_clock())
-            self.pacer.throttled(retry_after, started)
+            pause = self.pacer.throttled(retry_after, started)
+            if pause:
+                self._waiting(pause, SLOW_DOWN)  # every request waits it out (in the pacer)
             raise RetriableApiError("too many requests (HTTP 429)", status=429, retry_after=retry_after)
         if status in RETRIABLE_STATUSES:
             error = AmbiguousWriteError if write else RetriableApiError

@@ -336,12 +336,16 @@ async def _apply_all(kind: Kind[Any], pending: Sequence[tuple[Row, Any]], api: A
     for item in pending:
         queue.put_nowait(item)
     aborted: list[RunAbortedError] = []
+    breaker = Breaker()
 
     async def worker() -> None:
         while not aborted and not queue.empty():
             row, target = queue.get_nowait()
             try:
-                record(await apply_row(kind, row, target, api, record.writing))
+                applied = await apply_row(kind, row, target, api, record.writing)
+                record(applied.result)
+                if cause := breaker.after(applied):
+                    aborted.append(RunAbortedError(cause))
             except _StoppedAfter as stop:
                 aborted.append(stop.cause)
                 record(stop.result)
@@ -356,6 +360,29 @@ async def _apply_all(kind: Kind[Any], pending: Sequence[tuple[Row, Any]], api: A
         raise aborted[0]
 
 
+SERVER_TROUBLE, THROTTLED = "server errors or no answer", "429 (too many requests) every time"
+
+
+class Breaker:
+    """Stops a run whose writes keep failing the same way (server errors or timeouts; 429s that never end),
+    rather than send every remaining row into it. A success or a row's own refusal (412) resets the count."""
+
+    TRIP_AFTER = 10  # writes to different records failing in a row
+
+    def __init__(self) -> None:
+        self.trouble: str | None = None
+        self.in_a_row = 0
+
+    def after(self, applied: Applied) -> str | None:
+        """Count one finished write; the cause to stop the run with, once TRIP_AFTER failed the same way."""
+        trouble = applied.trouble
+        self.in_a_row = self.in_a_row + 1 if trouble is not None and trouble == self.trouble else int(bool(trouble))
+        self.trouble = trouble
+        if self.in_a_row < self.TRIP_AFTER:
+            return None
+        return f"{self.in_a_row} writes in a row failed with {trouble}, the last: {applied.cause}"
+
+
 class _StoppedAfter(Exception):
     """The run must stop, but this row's write may have been applied: record it as such, not as skipped."""
 
@@ -364,57 +391,66 @@ class _StoppedAfter(Exception):
         self.result, self.cause = result, cause
 
 
+class Applied(NamedTuple):
+    """How one row's write ended, and the server trouble that ended it (None: aXcelerate answered for the row)."""
+
+    result: RowResult
+    trouble: str | None = None
+    cause: str = ""  # what the trouble was, in one line
+
+
 async def apply_row(
     kind: Kind[Any],
     row: Row,
     target: Any,
     api: Api,
     before_write: Callable[[Row, RowResult], None] = lambda row, result: None,
-) -> RowResult:
+) -> Applied:
     """Write one row; when aXcelerate's answer leaves its fate open, re-read before deciding."""
     changes, found = kind.compare(row, target), kind.result_values(target)
 
     def result(status: str, error: str = "") -> RowResult:
         return RowResult(row.index, row.line, status, error, changes, found)
 
-    attempts, failure, maybe_written = api.policy.attempts, None, False
+    attempts, failure, maybe_written = api.policy.write_attempts, None, False
     try:
         for attempt in range(1, attempts + 1):
             try:
                 before_write(row, result(Status.UPDATED))
                 message = await kind.write(api, row, target)
                 log.info("row %d: written (%s)", row.line, message)
-                return result(Status.UPDATED)
+                return Applied(result(Status.UPDATED))
             except AmbiguousWriteError as exc:
                 failure, maybe_written = exc, True
             except RejectedError as exc:
                 # A refusal does not prove nothing was written (aXcelerate has answered 400 to applied writes).
                 maybe_written = True
                 if await _settle(kind, row, target, api) is True:
-                    return result(Status.UPDATED)
-                return result(Status.FAILED, describe_error(exc))
+                    return Applied(result(Status.UPDATED))
+                return Applied(result(Status.FAILED, describe_error(exc)))
             except RetriableApiError as exc:
-                return result(Status.FAILED, f"{describe_error(exc)}; try the row again later")
+                trouble = THROTTLED if exc.status == 429 else SERVER_TROUBLE
+                error = f"{describe_error(exc)}; try the row again later"
+                return Applied(result(Status.FAILED, error), trouble, str(exc))
             settled = await _settle(kind, row, target, api)
             if settled is True:
                 log.info("row %d: %s, but re-reading shows the change was applied", row.line, failure)
-                return result(Status.UPDATED)
+                return Applied(result(Status.UPDATED))
             if settled is None:
-                return result(
-                    Status.FAILED, f"{describe_error(failure)}, and re-reading the record failed too: {UNSETTLED}"
-                )
+                error = f"{describe_error(failure)}, and re-reading the record failed too: {UNSETTLED}"
+                return Applied(result(Status.FAILED, error), SERVER_TROUBLE, str(failure))
             if attempt < attempts:
-                await api.backoff(attempt)
+                await api.backoff(attempt, f"{failure}; trying the write of row {row.line} again")
     except RunAbortedError as exc:
         if not maybe_written:
             raise
         reason = describe_error(failure) if failure else "aXcelerate refused the write"
         raise _StoppedAfter(result(Status.FAILED, f"{reason}, then the run stopped ({exc}): {UNSETTLED}"), exc) from exc
-    return result(
-        Status.FAILED,
+    error = (
         f"{describe_error(failure) if failure else 'no answer'} on all {attempts} tries, and re-reading did not "
-        "show the change applied; try the row again later",
+        "show the change applied; try the row again later"
     )
+    return Applied(result(Status.FAILED, error), SERVER_TROUBLE, str(failure or "no answer"))
 
 
 UNSETTLED = "whether the change was applied is unknown; run the row again to settle it"

@@ -11,6 +11,7 @@ import httpx
 import pytest
 from fakes import FakeAxcelerate, FakeClock, Handler, HeldUnit, PutFault, endpoint, error_response, make_api
 
+from batchupdate.pacing import RetryPolicy
 from batchupdate.pipeline import CHECK, PLAN, RUN, Job, Report, execute
 
 HEADER = ["contact_id", "class_id", "unit_code", "outcome", "start_date", "end_date", "notes"]
@@ -203,7 +204,7 @@ def test_a_write_that_keeps_failing_ends_failed_saying_the_record_is_unchanged(s
     _, results = read_results(sheet.with_name("outcomes.results.csv"))
     assert results[0]["status"] == "failed"
     assert "re-reading did not show the change applied" in results[0]["error"]
-    assert puts_for(fake, 700001) == 6
+    assert puts_for(fake, 700001) == RetryPolicy().write_attempts
     assert results[5]["status"] == "updated"
 
 
