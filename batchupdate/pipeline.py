@@ -76,6 +76,8 @@ class Planned:
 
 
 NOT_CONFIRMED = "not attempted: not confirmed"
+NOT_ATTEMPTED_STOPPED = "not attempted: the run stopped"  # then the cause, in brackets
+RESUME_HINT = "run the same command again to resume (rows already done are not sent again)"
 
 
 @dataclass
@@ -172,6 +174,8 @@ async def _execute(
     _, kind, sheet, columns = read_job(job)
     report = Report(job=job, kind=kind.name, source=sheet.source, columns=columns)
     progress = progress or Progress()
+    if api is not None:
+        api.on_long_wait = progress.waiting
     validation = validate(sheet, kind, columns)
     progress.columns(columns)
     progress.start(len(sheet))
@@ -209,7 +213,7 @@ async def _execute(
             for row in rows:
                 if row.index not in record.decided:
                     stopped = RowResult(
-                        row.index, row.line, Status.SKIPPED, f"not attempted: the run stopped ({aborted})"
+                        row.index, row.line, Status.SKIPPED, f"{NOT_ATTEMPTED_STOPPED} ({aborted})"
                     )
                     record(stopped, durable=False)  # the next run should try these rows, not repeat "skipped"
         if api is not None:
@@ -351,7 +355,7 @@ async def _apply_all(kind: Kind[Any], pending: Sequence[tuple[Row, Any]], api: A
                 record(stop.result)
             except RunAbortedError as exc:
                 aborted.append(exc)
-                stopped = RowResult(row.index, row.line, Status.SKIPPED, f"not attempted: the run stopped ({exc})")
+                stopped = RowResult(row.index, row.line, Status.SKIPPED, f"{NOT_ATTEMPTED_STOPPED} ({exc})")
                 record(stopped, durable=False)
 
     workers = max(1, min(len(pending), api.concurrency))

@@ -26,6 +26,9 @@ class Progress:
     def advance(self, result: RowResult) -> None:
         """One more row decided, and how (its line is already in the results file)."""
 
+    def waiting(self, seconds: float, reason: str) -> None:
+        """A wait of more than 10 s has begun (a 429's pause, a backoff), and why: worth a line on screen."""
+
     def confirm(self, writes: Sequence[Planned]) -> bool:
         """Whether to send these writes: asked once, after the lookups and before the first write of a run."""
         return True

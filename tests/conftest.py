@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from batchupdate.sandbox import SANDBOX_API_TOKEN, SANDBOX_WS_TOKEN, RunningSandbox, SandboxSettings, start_sandbox
+from tests.fakes import LocalSandbox
 
 REPO = Path(__file__).resolve().parents[1]
 SAMPLES = REPO / "samples"
@@ -37,6 +38,14 @@ def start(tmp_path: Path) -> Iterator[Callable[..., RunningSandbox]]:
 def sandbox(start: Callable[..., RunningSandbox]) -> RunningSandbox:
     """A fresh, faultless sandbox."""
     return start()
+
+
+@pytest.fixture
+def local(tmp_path: Path) -> Iterator[LocalSandbox]:
+    """The real sandbox app in this process, on a fresh seed (an Api to it runs on a FakeClock)."""
+    sandbox = LocalSandbox(tmp_path / "local-sandbox.sqlite3")
+    yield sandbox
+    sandbox.close()
 
 
 def cli_env(url: str | None) -> dict[str, str]:

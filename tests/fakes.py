@@ -19,6 +19,9 @@ import pytest
 
 from batchupdate.client import Api
 from batchupdate.pacing import Pacer, RetryPolicy
+from batchupdate.sandbox import SANDBOX_API_TOKEN, SANDBOX_WS_TOKEN, SandboxSettings, create_app
+from batchupdate.sandbox.context import Sandbox
+from batchupdate.sandbox.faults import AnswerDropped
 
 BASE_URL = "https://tenant.app.axcelerate.com/api/"
 REFERENCE = Path(__file__).resolve().parent / "axcelerate-reference"  # copied from shared/, as fixtures
@@ -116,7 +119,7 @@ def unpaced(clock: FakeClock) -> Pacer:
 
 
 def make_api(
-    handler: Handler,
+    handler: Handler | httpx.AsyncBaseTransport,
     clock: FakeClock | None = None,
     *,
     pacer: Pacer | None = None,
@@ -125,12 +128,14 @@ def make_api(
     concurrency: int = 4,
     headers: Mapping[str, str] | None = None,
 ) -> Api:
-    """An Api over ``httpx.MockTransport(handler)`` whose sleeps, pacing and wall clock all run on ``clock``.
+    """An Api over ``httpx.MockTransport(handler)`` (or the transport given) whose sleeps, pacing and wall clock
+    all run on ``clock``.
 
     ``draw`` defaults to 1.0 so every backoff is its upper bound and retry timing is exact.
     """
     clock = clock or FakeClock()
-    http = httpx.AsyncClient(transport=httpx.MockTransport(handler), base_url=BASE_URL, headers=headers)
+    transport = handler if isinstance(handler, httpx.AsyncBaseTransport) else httpx.MockTransport(handler)
+    http = httpx.AsyncClient(transport=transport, base_url=BASE_URL, headers=headers)
     return Api(
         http,
         pacer=pacer or unpaced(clock),
@@ -140,6 +145,41 @@ def make_api(
         draw=draw,
         wall_clock=clock.wall,
     )
+
+
+class _InProcess(httpx.ASGITransport):
+    """The sandbox app called in this process; an answer it drops on purpose reaches the client as a lost
+    connection, as it does from the served sandbox."""
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        try:
+            return await super().handle_async_request(request)
+        except AnswerDropped as exc:
+            raise httpx.RemoteProtocolError("peer closed connection without sending complete message body") from exc
+
+
+class LocalSandbox:
+    """The real sandbox app (fresh seed in ``db_path``) in this process: no server, no port, no thread, so an
+    Api to it runs on a FakeClock. Its store, request counts and fault script are the served sandbox's."""
+
+    def __init__(self, db_path: Path, **knobs: Any) -> None:
+        self.app = create_app(SandboxSettings(db_path=db_path, **knobs))
+        self.sandbox: Sandbox = self.app.state.sandbox
+        self.store, self.stats, self.script = self.sandbox.store, self.sandbox.stats, self.sandbox.script
+
+    def transport(self) -> httpx.AsyncBaseTransport:
+        """The way to this sandbox, for a test to wrap (a network that goes down, say)."""
+        return _InProcess(self.app)
+
+    def api(
+        self, clock: FakeClock | None = None, *, transport: httpx.AsyncBaseTransport | None = None, **options: Any
+    ) -> Api:
+        """An Api to this sandbox, with both tokens (see make_api for the options)."""
+        tokens = {"apitoken": SANDBOX_API_TOKEN, "wstoken": SANDBOX_WS_TOKEN}
+        return make_api(transport or self.transport(), clock, headers=tokens, **options)
+
+    def close(self) -> None:
+        self.store.close()
 
 
 # --- requests and answers -------------------------------------------------------------------------------

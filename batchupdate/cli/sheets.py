@@ -152,6 +152,18 @@ def _not_confirmed() -> str:
     return NOT_CONFIRMED
 
 
+def _not_attempted_stopped() -> str:
+    from batchupdate.pipeline import NOT_ATTEMPTED_STOPPED
+
+    return NOT_ATTEMPTED_STOPPED
+
+
+def _resume_hint() -> str:
+    from batchupdate.pipeline import RESUME_HINT
+
+    return RESUME_HINT
+
+
 def _only(only: str | None) -> frozenset[str] | None:
     if not only:
         return None
@@ -201,6 +213,13 @@ class _Bar(Progress):
     def advance(self, result: RowResult) -> None:
         if self.bar is not None:
             self.bar.update(1)
+
+    def waiting(self, seconds: float, reason: str) -> None:
+        line = f"waiting {seconds:.0f} s: {reason}"
+        if self.bar is not None:
+            self.bar.write(line, file=sys.stderr)
+        else:
+            click.echo(line, err=True)
 
     def close(self) -> None:
         if self.bar is not None:
@@ -252,10 +271,15 @@ def _print_summary(report: Report, log_path: Path) -> None:
     problems = [r for r in report.results if r.error and r.status != Status.UNCHANGED]
     if report.declined:  # one line for them all, not 20 lines of "not confirmed"
         problems = [r for r in problems if r.error != _not_confirmed()]
+    not_attempted = [r for r in problems if report.aborted and r.error.startswith(_not_attempted_stopped())]
+    problems = [r for r in problems if r not in not_attempted]  # their cause is told once, below
     for result in problems[:SHOWN_PROBLEMS]:
         click.echo(f"  row {result.line}: {result.status}: {result.error}")
     if len(problems) > SHOWN_PROBLEMS:
         click.echo(f"  ... and {len(problems) - SHOWN_PROBLEMS} more (see the results file)")
+    if not_attempted:
+        rows = "row" if len(not_attempted) == 1 else "rows"
+        click.echo(f"  {len(not_attempted)} {rows} skipped: {_not_attempted_stopped()} (see below)")
     if job.mode == PLAN:
         for line in plan_table(report.planned):
             click.echo(line)
@@ -272,6 +296,8 @@ def _print_summary(report: Report, log_path: Path) -> None:
         click.echo(f"Not confirmed: no write was sent; the {len(report.planned)} rows to write are skipped")
     if report.aborted:
         click.echo(f"Run stopped: {report.aborted}", err=True)
+        if job.mode == RUN:
+            click.echo(f"To go on, {_resume_hint()}.", err=True)
     if report.kept_previous:
         click.echo(f"Earlier results kept as: {report.kept_previous}")
     if report.results_path:
