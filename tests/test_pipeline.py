@@ -11,9 +11,10 @@ from pathlib import Path
 import httpx
 import pytest
 
-from batchupdate.pacing import RetryPolicy
+from batchupdate.pacing import Pacer, RetryPolicy
 from batchupdate.pipeline import CHECK, PLAN, RUN, Job, Report, execute
-from batchupdate.sandbox.faults import ScriptedFault, drop_answer, fail_write
+from batchupdate.progress import Progress
+from batchupdate.sandbox.faults import ScriptedFault, drop_answer, fail_write, throttle_first
 from tests.fakes import FakeClock, LocalSandbox
 
 HEADER = ["contact_id", "class_id", "unit_code", "outcome", "start_date", "end_date", "notes"]
@@ -322,3 +323,85 @@ def test_running_the_same_sheet_again_sends_no_put(sheet: Path, local: LocalSand
     assert report.kept_previous is not None and report.kept_previous.exists()
     _, kept = read_results(report.kept_previous)
     assert kept[0]["status"] == "updated" and kept[0]["before_outcome"] == "70"
+
+
+# --- the circuit breaker, and long waits -----------------------------------------------------------------------
+
+
+def changing_rows(local: LocalSandbox, count: int) -> list[list[str]]:
+    """Rows of class 31001 (fresh seed) that each change one unit enrolment's outcome, one per student."""
+    enrolments = local.store.program_enrolments(contact_id=None, class_id=31001, program_id=None, offset=0, limit=999)
+    rows, seen = [], set()
+    for unit in local.store.unit_enrolments_of([enrolment.enrol_id for enrolment in enrolments]):
+        if unit.contact_id not in seen and unit.outcome_code not in ("70", "20") and not unit.start_date:
+            seen.add(unit.contact_id)
+            rows.append([str(unit.contact_id), "31001", unit.unit_code, "CA", "", "", ""])
+    assert len(rows) >= count
+    return rows[:count]
+
+
+@pytest.mark.parametrize(
+    ("fault", "cause"),
+    [
+        (ScriptedFault(method="PUT", status=500, times=None), "server errors or no answer"),
+        (ScriptedFault(method="PUT", drop=True, times=None), "server errors or no answer"),
+        (ScriptedFault(method="PUT", status=429, times=None), "429 (too many requests) every time"),
+    ],
+    ids=["500", "no answer", "429 without Retry-After"],
+)
+def test_writes_failing_the_same_way_ten_times_in_a_row_stop_the_run(
+    tmp_path: Path, local: LocalSandbox, fault: ScriptedFault, cause: str
+) -> None:
+    sheet = write_sheet(tmp_path / "outcomes.csv", changing_rows(local, 30))
+    local.script.add(fault)
+    report = execute_with(Job(sheet, RUN), local, concurrency=2)
+    assert report.exit_code == 3
+    assert report.aborted is not None and f"10 writes in a row failed with {cause}" in report.aborted
+    _, results = read_results(sheet.with_name("outcomes.results.csv"))
+    assert [line["row"] for line in results] == [str(line) for line in range(2, 32)]  # every row, in order
+    failed = [line for line in results if line["status"] == "failed"]
+    skipped = [line for line in results if line["status"] == "skipped"]
+    assert 10 <= len(failed) <= 11  # the tenth trips it; the other worker's write in flight ends too
+    assert len(failed) + len(skipped) == 30
+    assert all(line["error"].startswith("not attempted: the run stopped (10 writes in a row") for line in skipped)
+    # Each failed row had its bounded tries, and nothing was sent for the rows after the stop.
+    assert puts_for(local) <= len(failed) * max(RetryPolicy().write_attempts, RetryPolicy().throttles + 1)
+
+
+def test_rows_refused_for_their_own_reasons_never_stop_the_run(tmp_path: Path, local: LocalSandbox) -> None:
+    sheet = write_sheet(tmp_path / "outcomes.csv", changing_rows(local, 15))
+    local.script.add(ScriptedFault(method="PUT", status=412, times=None, details="competent is not valid."))
+    report = execute_with(Job(sheet, RUN), local, concurrency=2)
+    assert report.aborted is None and report.exit_code == 1
+    assert report.counts == {"failed": 15}
+    assert puts_for(local) == 15  # a 412 is not retried
+
+
+def test_a_success_between_failures_resets_the_count(tmp_path: Path, local: LocalSandbox) -> None:
+    rows = changing_rows(local, 20)
+    sheet = write_sheet(tmp_path / "outcomes.csv", rows)
+    for number, row in enumerate(rows):
+        if number % 9 != 8:  # every ninth row's write goes through
+            local.script.add(fail_write(int(row[0]), 500, times=None))
+    report = execute_with(Job(sheet, RUN), local, concurrency=1)
+    assert report.aborted is None
+    assert report.counts == {"failed": 18, "updated": 2}
+
+
+class _Waits(Progress):
+    def __init__(self) -> None:
+        self.waits: list[tuple[float, str]] = []
+
+    def waiting(self, seconds: float, reason: str) -> None:
+        self.waits.append((seconds, reason))
+
+
+def test_a_long_wait_is_told_to_whoever_shows_the_progress(tmp_path: Path, local: LocalSandbox) -> None:
+    sheet = write_sheet(tmp_path / "outcomes.csv", [SHEET[0]])
+    local.script.add(throttle_first(1, retry_after="25"))
+    clock, progress = FakeClock(), _Waits()
+    api = local.api(clock, pacer=Pacer(adaptive=True, clock=clock, sleep=clock.sleep))
+    report = asyncio.run(execute(Job(sheet, RUN), api, progress=progress, clock=clock))
+    assert report.counts == {"updated": 1}
+    assert progress.waits == [(25.0, "aXcelerate asked to slow down (429)")]
+    assert clock() - clock.start == pytest.approx(25.0, abs=0.5)
