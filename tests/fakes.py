@@ -1,4 +1,5 @@
-"""Shared test helpers: a fake clock, an Api over httpx.MockTransport, a small fake aXcelerate, sample bodies.
+"""Shared test helpers: a fake clock, an Api over httpx.MockTransport or over the real sandbox app in this
+process (``LocalSandbox``: faults are scripted through its hook, ``batchupdate.sandbox.faults``), sample bodies.
 
 Nothing here touches the network or sleeps for real: time only moves when a test (or a fake sleep) moves it.
 """
@@ -9,8 +10,7 @@ import asyncio
 import json
 import selectors
 import urllib.parse
-from collections.abc import Callable, Coroutine, Iterable, Mapping
-from dataclasses import dataclass
+from collections.abc import Callable, Coroutine, Mapping
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -232,132 +232,3 @@ def reference_samples(name: str) -> list[Any]:
 def reference_sample(name: str) -> Any:
     """The first JSON sample body of one official reference page."""
     return reference_samples(name)[0]
-
-
-# --- a small in-memory aXcelerate for unit enrolments -----------------------------------------------------
-
-
-@dataclass
-class HeldUnit:
-    """One unit enrolment as the fake aXcelerate holds it (dates as YYYY-MM-DD, outcome as text)."""
-
-    contact_id: int
-    class_id: int
-    unit_id: int
-    code: str
-    outcome: str | None = None
-    start: str | None = None
-    end: str | None = None
-    unit_enrolment_id: int = 0
-
-
-@dataclass
-class PutFault:
-    """Answer a contact's next PUT with ``status`` (0: the answer is lost, a read timeout), applied or not."""
-
-    contact_id: int
-    status: int
-    applied: bool
-    details: str = ""
-    times: int = 1
-
-
-SHORT = {"20": "C", "30": "CNA", "40": "W", "51": "RPL-G", "60": "CT", "70": "CA", "85": "NYS"}
-
-
-class FakeAxcelerate:
-    """GET /course/enrolments in the documented shape and PUT /course/enrolment applying the change.
-
-    ``refuse`` answers every request with that status (401 = bad tokens); ``faults`` script PUT failures.
-    """
-
-    def __init__(self, units: Iterable[HeldUnit]) -> None:
-        self.units: dict[tuple[int, int, int], HeldUnit] = {}
-        for number, unit in enumerate(units, start=1):
-            if not unit.unit_enrolment_id:
-                unit.unit_enrolment_id = 900000 + number
-            self.units[(unit.contact_id, unit.class_id, unit.unit_id)] = unit
-        self.requests: list[httpx.Request] = []
-        self.puts: list[dict[str, str]] = []
-        self.faults: list[PutFault] = []
-        self.refuse: int | None = None
-
-    def handler(self, request: httpx.Request) -> httpx.Response:
-        self.requests.append(request)
-        if self.refuse is not None:
-            return error_response(self.refuse, messages="Invalid token.")
-        path = endpoint(request)
-        if request.method == "GET" and path == "/course/enrolments":
-            return self._enrolments(query_of(request))
-        if request.method == "PUT" and path == "/course/enrolment":
-            return self._update(form_of(request))
-        return error_response(404, f"no such endpoint {request.method} {path}")
-
-    def count(self, method: str) -> int:
-        return sum(1 for request in self.requests if request.method == method)
-
-    def _enrolments(self, query: Mapping[str, str]) -> httpx.Response:
-        class_id = int(query["instanceid"])
-        contact = int(query["contactid"]) if "contactid" in query else None
-        offset, limit = int(query.get("offset", 0)), int(query.get("limit", 100))
-        students = sorted({c for c, k, _ in self.units if k == class_id and contact in (None, c)})
-        page = [self._enrolment(student, class_id) for student in students][offset : offset + limit]
-        return json_response(page) if page else httpx.Response(204)
-
-    def _enrolment(self, contact_id: int, class_id: int) -> dict[str, Any]:
-        activities: list[dict[str, Any]] = [
-            {
-                "TYPE": "s",
-                "ID": unit.unit_id,
-                "CODE": unit.code,
-                "NAME": f"Unit {unit.code}",
-                "INSTANCEID": unit.unit_enrolment_id,
-                "CONTACTID": contact_id,
-                "STATUS": SHORT.get(unit.outcome or "", ""),
-                "OUTCOMECODE": unit.outcome,
-                "STARTDATE": f"{unit.start} 00:00" if unit.start else None,
-                "FINISHDATE": f"{unit.end} 00:00" if unit.end else None,
-                "ACTIVITIES": [],
-            }
-            for (contact, klass, _), unit in sorted(self.units.items())
-            if (contact, klass) == (contact_id, class_id)
-        ]
-        return {
-            "CONTACTID": contact_id,
-            "INSTANCEID": class_id,
-            "ID": 4369,
-            "TYPE": "p",
-            "CODE": "BSB40120",
-            "ENROLMENTDATE": "2026-01-05 00:00",
-            "STARTDATE": "2026-02-02 00:00",
-            "FINISHDATE": None,
-            "ACTIVITIES": activities,
-        }
-
-    def _update(self, form: Mapping[str, str]) -> httpx.Response:
-        self.puts.append(dict(form))
-        fields = {key.lower(): value for key, value in form.items()}
-        key = (int(fields["contactid"]), int(fields["programinstanceid"]), int(fields["instanceid"]))
-        fault = next((f for f in self.faults if f.contact_id == key[0] and f.times > 0), None)
-        if fault is not None:
-            fault.times -= 1
-            if not fault.applied:
-                return self._fail(fault)
-        unit = self.units.get(key)
-        if unit is None or fields.get("type") != "s":
-            return error_response(412, "the enrolment could not be found.", "Validation Error.")
-        if "competent" in fields:
-            unit.outcome = fields["competent"]
-        if "activitystartdate" in fields:
-            unit.start = fields["activitystartdate"]
-        if "activityenddate" in fields:
-            unit.end = fields["activityenddate"]
-        if fault is not None:
-            return self._fail(fault)
-        return json_response({"STATUS": "success", "MSG": "Enrolment was updated successfully."})
-
-    @staticmethod
-    def _fail(fault: PutFault) -> httpx.Response:
-        if fault.status == 0:
-            raise httpx.ReadTimeout("the answer never came")
-        return error_response(fault.status, fault.details, "Validation Error." if fault.status == 412 else "Error.")

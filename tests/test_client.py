@@ -12,7 +12,6 @@ from typing import Any
 
 import httpx
 import pytest
-from fakes import FakeClock, endpoint, error_response, form_of, json_response, make_api
 
 from batchupdate.client import Api
 from batchupdate.config import Connection
@@ -23,6 +22,7 @@ from batchupdate.errors import (
     RunAbortedError,
 )
 from batchupdate.pacing import Pacer, RetryPolicy
+from tests.fakes import FakeClock, endpoint, error_response, form_of, json_response, make_api
 
 ENROLMENTS = "/course/enrolments"
 UPDATE = "/course/enrolment"

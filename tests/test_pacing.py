@@ -10,9 +10,9 @@ import random
 from collections.abc import Callable
 
 import pytest
-from fakes import FakeClock
 
 from batchupdate.pacing import Pacer, RetryPolicy
+from tests.fakes import FakeClock
 
 # Float sums of 1/rate can land a hair before the next whole second; no server can tell 1e-9 s apart.
 EPSILON = 1e-9

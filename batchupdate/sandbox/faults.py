@@ -7,8 +7,8 @@ import random
 import threading
 import time
 from collections import Counter, deque
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from email.utils import formatdate
 
 from starlette.responses import Response
@@ -157,8 +157,8 @@ logging.getLogger("uvicorn.error").addFilter(_QuietDrops())
 class ScriptedFault:
     """One scripted misbehaviour: which requests it catches, and what it does to them.
 
-    It catches requests that match ``method``, ``path`` (below /api, e.g. "/course/enrolment") and ``contact``
-    (the request's contactID), each None to match any: the first ``times`` of them (None: every one) after
+    It catches requests that match ``method``, ``path`` (below /api, e.g. "/course/enrolment"), ``contact``
+    (the request's contactID), each None to match any, and ``fields`` (other parameters): the first ``times`` of them (None: every one) after
     the first ``skip``. What it does, in order: wait ``delay`` seconds; with ``applied``, let the handler
     apply the request first; then answer ``status`` in aXcelerate's error body (a 429 with ``retry_after`` as
     its Retry-After header, or none; a 429 is answered before the rate limit and never applied), or with
@@ -168,6 +168,7 @@ class ScriptedFault:
     method: str | None = None
     path: str | None = None
     contact: int | None = None
+    fields: Mapping[str, str] = field(default_factory=dict)  # other parameters it must match (any case of name)
     times: int | None = 1
     skip: int = 0
     delay: float = 0.0
@@ -191,6 +192,8 @@ class ScriptedFault:
         if self.path is not None and path != self.path:
             return False
         if self.contact is not None and params.get("contactid") != str(self.contact):
+            return False
+        if any(params.get(name.lower()) != value for name, value in self.fields.items()):
             return False
         self.matched += 1
         if self.matched <= self.skip or (self.times is not None and self.caught >= self.times):
