@@ -335,6 +335,7 @@ def test_write_against_the_sandbox_is_seen_by_a_reread(local: LocalSandbox) -> N
     row = unit_row(contact_id="700001", class_id="31001", unit_code="BSBTWK401", outcome="C", end_date="28/11/2026")
     api = local.api()
     [target] = asyncio.run(UNITS.resolve(api, [row])).values()
+    assert isinstance(target, UnitEnrolment)
     assert UNITS.compare(row, target) != []
     asyncio.run(UNITS.write(api, row, target))
     current = asyncio.run(UNITS.reread(api, row, target))
