@@ -177,7 +177,8 @@ class Pacer:
                 self.limit_estimate = min(self.best_estimate, self.limit_estimate * (1 + self._return_step))
                 self._clean_since, self._returning = now, True
                 log.info("answers clean for a while: trying %.1f requests/s", self.limit_estimate * self.TARGET_SHARE)
-        else:
+        else:  # at the highest limit measured (again): creep, and the next fall starts its tries afresh
+            self._return_after, self._return_step, self._returning = self.RETURN_AFTER, self.RETURN_STEP, False
             creep = 1 + self.PROBE_PER_SECOND / self.rate
             self.limit_estimate *= creep
             self.best_estimate *= creep

@@ -32,6 +32,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import pacing_sim  # beside this script
+
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
@@ -628,6 +630,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description="Benchmark batchupdate against the sandbox over loopback.")
     parser.add_argument("--quick", action="store_true", help="a small smoke version (about a minute)")
     parser.add_argument("--pacing", action="store_true", help="only the pacing section (about 5 minutes)")
+    parser.add_argument("--pacer-from", help="in the pacing section's fake-clock table, also this commit's pacer")
     parser.add_argument("--out", type=Path, help="write the table here (default docs/benchmarks.md; none for --quick)")
     parser.add_argument("--max-load", type=float, default=0.0, help="first wait for the load average to fall below")
     parser.add_argument("--patience", type=float, default=900.0, help="seconds to wait for that, at most")
@@ -653,15 +656,19 @@ def main() -> None:
     if out is not None:
         if lines:
             write_report(out, table(lines), about, started, size)
-        write_pacing_section(out, table(pacing), about, started, size)
+        simulated = (pacing_sim.table(arguments.pacer_from), arguments.pacer_from)
+        write_pacing_section(out, table(pacing), simulated, about, started, size)
         progress(f"written to {out}")
 
 
-def write_pacing_section(out: Path, text: str, about: str, started: dt.datetime, size: Size) -> None:
+def write_pacing_section(
+    out: Path, text: str, simulated: tuple[str, str | None], about: str, started: dt.datetime, size: Size
+) -> None:
     """Put the pacing section at the end of the report, in place of the one there (the rest is kept)."""
     report = out.read_text(encoding="utf-8") if out.is_file() else "# Benchmarks\n"
     report = report.split(f"\n{PACING_HEADING}\n")[0].rstrip("\n")
     command = "python bench/run.py" + (" --quick" if size is QUICK else "")
+    simulated_table, pacer_from = simulated
     out.write_text(
         f"""{report}
 
@@ -680,6 +687,12 @@ Taken by `{command}` (or `{command} --pacing`, which runs only this section), {s
   the first {EARLY_429S} requests (or the first one, with `Retry-After: 1`) are answered 429 whatever the
   count, as when another integration has just used the quota; then the limit of {LIMIT:g}/s holds as usual.
   429s are all the sandbox refused: the scripted ones and those of the limit.
+
+The same scenarios for the pacer alone, on a fake clock (`bench/pacing_sim.py`: the simulated server of
+`tests/test_pacing.py`, limit {LIMIT:g}/s, {LATENCY * 1000:g} ms latency, 16 workers; simulated seconds,
+without Python's start-up, so no machine load blurs them){" beside the pacer of " + pacer_from if pacer_from else ""}:
+
+{simulated_table}
 """,
         encoding="utf-8",
     )
