@@ -342,6 +342,7 @@ def test_write_against_the_sandbox_is_seen_by_a_reread(local: LocalSandbox) -> N
     assert current is not None
     assert UNITS.compare(row, current) == []
     assert UNITS.result_values(target) == {
+        "student_name": "Oliver Davis",
         "resolved_unit_id": "41005",
         "unit_enrolment_id": str(target.unit_enrolment_id),
         "before_outcome": "70",

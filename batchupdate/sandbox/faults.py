@@ -158,11 +158,11 @@ class ScriptedFault:
     """One scripted misbehaviour: which requests it catches, and what it does to them.
 
     It catches requests that match ``method``, ``path`` (below /api, e.g. "/course/enrolment"), ``contact``
-    (the request's contactID), each None to match any, and ``fields`` (other parameters): the first ``times`` of them (None: every one) after
-    the first ``skip``. What it does, in order: wait ``delay`` seconds; with ``applied``, let the handler
-    apply the request first; then answer ``status`` in aXcelerate's error body (a 429 with ``retry_after`` as
-    its Retry-After header, or none; a 429 is answered before the rate limit and never applied), or with
-    ``drop`` close the connection without an answer. With neither, it only delays.
+    (the request's contactID), each None to match any, and ``fields`` (other parameters): the first ``times``
+    of them (None: every one) after the first ``skip``. What it does, in order: wait ``delay`` seconds; with
+    ``applied``, let the handler apply the request first; then answer ``status`` in aXcelerate's error body
+    (a 429 with ``retry_after`` as its Retry-After header, or none; a 429 is answered before the rate limit
+    and never applied), or with ``drop`` close the connection without an answer. With neither, it only delays.
     """
 
     method: str | None = None
