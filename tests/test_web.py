@@ -61,10 +61,11 @@ def connection_to(sandbox: RunningSandbox) -> Connection:
 
 
 @contextlib.contextmanager
-def serving(app: ASGIApp) -> Iterator[str]:
-    """Serve the app with uvicorn on a free loopback port in a thread, as `batchupdate web` does; yield its URL."""
+def serving(app: ASGIApp, port: int = 0) -> Iterator[str]:
+    """Serve the app with uvicorn on a loopback port (a free one by default) in a thread, as `batchupdate web`
+    does; yield its URL."""
     listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    listener.bind(("127.0.0.1", 0))
+    listener.bind(("127.0.0.1", port))
     server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="on"))
     thread = threading.Thread(target=server.run, kwargs={"sockets": [listener]}, name="web", daemon=True)
     thread.start()

@@ -1,0 +1,126 @@
+"""The page's server killed mid-run and started again: every job is still listed, the run shows as interrupted,
+and Resume finishes it through the run journal, writing each changed row exactly once, with true before-values.
+
+The server runs as `batchupdate web` in a subprocess (killed with SIGKILL, as a crash or power cut would),
+against the sandbox on loopback.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import httpx
+
+from batchupdate.sandbox import RunningSandbox, SandboxSettings, start_sandbox
+from tests.conftest import cli_env, read_results
+from tests.test_web import UNIT_PUT, mixed_unit_sheet, upload, wait_for
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+@contextlib.contextmanager
+def web_process(sandbox_url: str, data_dir: Path, port: int, *extra: str) -> Iterator[subprocess.Popen[bytes]]:
+    """`batchupdate web` in a subprocess until it answers; killed at the end if still alive."""
+    env = {**cli_env(sandbox_url), **{key: value for key, value in os.environ.items() if key.startswith("BATCHUPDATE")}}
+    process = subprocess.Popen(
+        [sys.executable, "-m", "batchupdate", "web", "--port", str(port), "--data", str(data_dir), *extra],
+        cwd=data_dir.parent,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        stdin=subprocess.DEVNULL,
+    )
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            with contextlib.suppress(httpx.HTTPError):
+                if httpx.get(f"http://127.0.0.1:{port}/", timeout=2).status_code == 200:
+                    break
+            assert process.poll() is None and time.monotonic() < deadline, "batchupdate web did not start"
+            time.sleep(0.1)
+        yield process
+    finally:
+        if process.poll() is None:
+            process.send_signal(signal.SIGINT)
+            try:
+                process.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+
+
+def kill(process: subprocess.Popen[bytes]) -> None:
+    process.kill()  # SIGKILL: no clean-up of any kind
+    process.wait(timeout=10)
+
+
+def client_for(port: int) -> httpx.Client:
+    url = f"http://127.0.0.1:{port}"
+    return httpx.Client(base_url=url, headers={"origin": url}, follow_redirects=True, timeout=30)
+
+
+def wait_until(check: Callable[[], bool], timeout: float = 60.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not check():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.05)
+
+
+def test_a_run_killed_mid_way_is_listed_after_the_restart_and_resumes_without_writing_twice(
+    start: Callable[..., RunningSandbox], cli: Callable, tmp_path: Path
+) -> None:
+    sandbox = start(latency=0.05)
+    data_dir = tmp_path / "web-data"
+    sheet = mixed_unit_sheet(tmp_path / "term4.csv")
+    port = free_port()
+    with web_process(sandbox.url, data_dir, port, "--rate", "6") as first, client_for(port) as web:
+        checked = upload(web, sheet).url.path
+        plan = web.post(f"{checked}/plan", follow_redirects=False).headers["location"]
+        wait_for(web, plan)
+        run = web.post(f"{plan}/apply", follow_redirects=False).headers["location"]
+        wait_until(lambda: sandbox.stats.count(*UNIT_PUT) >= 6)
+        kill(first)
+    written_before_kill = sandbox.stats.count(*UNIT_PUT)
+    assert 6 <= written_before_kill < 23, "killed mid-run"
+
+    port = free_port()
+    with web_process(sandbox.url, data_dir, port, "--rate", "50"), client_for(port) as web:
+        listing = web.get("/").text
+        assert run.removeprefix("/jobs/") in listing and plan.removeprefix("/jobs/") in listing
+        assert "interrupted" in listing
+        assert web.get(f"{run}/status").json()["state"] == "interrupted"
+        page = web.get(run).text
+        assert 'id="resume-button"' in page and "was interrupted" in page
+
+        resumed = web.post(f"{run}/resume", follow_redirects=False)
+        assert resumed.headers["location"] == run  # the same job goes on, into the same results file
+        status = wait_for(web, run)
+        downloaded = web.get(f"{run}/results")
+        page = web.get(run).text
+
+    assert status["state"] == "done"
+    assert status["counts"] == {"updated": 23, "unchanged": 5, "invalid": 2, "failed": 2}
+    assert sandbox.stats.count(*UNIT_PUT) == 23, "every changed row written exactly once, across the kill"
+    assert "Resumed after an interruption" in page
+    (tmp_path / "web.results.csv").write_bytes(downloaded.content)
+    web_results = read_results(tmp_path / "web.results.csv")
+
+    cli_folder = tmp_path / "cli"
+    cli_folder.mkdir()
+    cli_sheet = Path(shutil.copy(sheet, cli_folder / sheet.name))
+    with start_sandbox(SandboxSettings(db_path=cli_folder / "sandbox.sqlite3")) as fresh:
+        assert cli("run", str(cli_sheet), "--rate", "200", url=fresh.url).returncode == 1
+    assert web_results == read_results(cli_folder / "term4.results.csv"), "statuses and true before-values"
