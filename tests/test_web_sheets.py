@@ -1,0 +1,134 @@
+"""What the page offers in place of the command line's options, and how it stays light on big sheets:
+worksheets, header mapping, module statuses, paged tables, the row limit, file names in any language."""
+
+from __future__ import annotations
+
+import csv
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import openpyxl
+import pytest
+
+from batchupdate.sandbox import RunningSandbox
+from batchupdate.web.jobs import PAGE_ROWS, count_rows, safe_name, worksheet_rows
+from tests.conftest import SAMPLES, write_csv
+from tests.test_web import app_client, press, rows_of, upload, wait_for
+
+
+@pytest.fixture
+def web(sandbox: RunningSandbox, tmp_path: Path) -> Iterator[httpx.Client]:
+    with app_client(sandbox, tmp_path / "web-data") as client:
+        yield client
+
+
+def sample_rows() -> tuple[list[str], list[list[str]]]:
+    with (SAMPLES / "unit-outcomes.csv").open(encoding="utf-8", newline="") as handle:
+        header, *rows = list(csv.reader(handle))
+    return header, rows
+
+
+def two_sheet_workbook(path: Path) -> Path:
+    """Instructions first, the outcomes on the second worksheet."""
+    header, rows = sample_rows()
+    book = openpyxl.Workbook()
+    book.active.title = "Read me"
+    book.active.append(["Fill in the Outcomes sheet, then upload this file."])
+    outcomes = book.create_sheet("Outcomes")
+    outcomes.append(header)
+    for row in rows:
+        outcomes.append(row)
+    book.save(path)
+    return path
+
+
+def test_the_second_worksheet_can_be_chosen(web: httpx.Client, tmp_path: Path) -> None:
+    workbook = two_sheet_workbook(tmp_path / "term.xlsx")
+    first = upload(web, workbook)
+    assert 'id="sheet-problem"' in first.text
+    assert '<option value="Outcomes">Outcomes</option>' in first.text
+
+    chosen = web.post(f"{first.url.path}/settings", data={"sheet_name": "Outcomes", "kind": ""})
+
+    assert chosen.status_code == 200 and "Check: term.xlsx" in chosen.text
+    assert "xlsx sheet &#x27;Outcomes&#x27;" in chosen.text
+    assert len(rows_of(chosen.text, "valid")) == 28
+    assert '<option value="Outcomes" selected>' in chosen.text
+
+
+def test_a_questioned_header_is_mapped_on_the_page_and_the_notes_are_shown(web: httpx.Client, tmp_path: Path) -> None:
+    header, rows = sample_rows()
+    header = [("Grade" if name == "outcome" else name) for name in header]
+    checked = upload(web, write_csv(tmp_path / "graded.csv", header, rows))
+    page = checked.text
+    assert 'id="sheet-problem"' in page and "Grade" in page and 'id="settings" open' in page
+    number = page.split('value="Grade"')[0].rsplit('name="map-header-', 1)[1].split('"')[0]
+
+    mapped = web.post(
+        f"{checked.url.path}/settings", data={f"map-header-{number}": "Grade", f"map-column-{number}": "outcome"}
+    )
+
+    assert "Check: graded.csv" in mapped.text and len(rows_of(mapped.text, "valid")) == 28
+    assert "outcome &lt;- &#x27;Grade&#x27;" in mapped.text  # the same line `check` prints
+    notes = mapped.text.split('id="notes"')[1].split("</ul>")[0]
+    assert "trainer_note" in notes
+    plan = press(web, f"{checked.url.path}/plan")
+    assert wait_for(web, plan)["counts"]["would-update"] == 23, "the mapping goes on to the plan"
+
+
+def test_module_statuses_are_a_setting_of_the_page(web: httpx.Client, tmp_path: Path) -> None:
+    sheet = tmp_path / "modules.csv"
+    sheet.write_bytes((SAMPLES / "module-enrolments.csv").read_bytes())
+    checked = upload(web, sheet)
+    again = web.post(f"{checked.url.path}/settings", data={"kind": "modules", "module_statuses": "Completed"})
+    assert 'value="Completed"' in again.text
+
+    plan = press(web, f"{checked.url.path}/plan")
+    status = wait_for(web, plan)
+
+    assert status["counts"].get("would-update", 0) < 10, "matching only Completed modules finds fewer to change"
+
+
+def test_tables_come_a_page_at_a_time_filtered_on_the_server(web: httpx.Client, tmp_path: Path) -> None:
+    header, rows = sample_rows()
+    many = [rows[n % len(rows)] for n in range(450)] + [["abc", "31001", "BSBTWK401", "C", "", "", "bad id"]]
+    checked = upload(web, write_csv(tmp_path / "many.csv", header, many))
+
+    first = checked.text
+    third = web.get(f"{checked.url.path}?page=3").text
+    invalid = web.get(f"{checked.url.path}?status=invalid").text
+
+    assert first.count('<tr class="st-') == PAGE_ROWS and "Rows 1-200 of 451" in first
+    assert 'id="next-page"' in first and "page=2" in first
+    assert third.count('<tr class="st-') == 451 - 2 * PAGE_ROWS and "Rows 401-451 of 451" in third
+    assert invalid.count('<tr class="st-') == 1 and 'data-line="452"' in invalid
+
+
+def test_a_sheet_over_the_row_limit_is_refused_before_it_is_read(tmp_path: Path, sandbox: RunningSandbox) -> None:
+    header, rows = sample_rows()
+    with app_client(sandbox, tmp_path / "web-data", max_rows=40) as client:
+        small = upload(client, write_csv(tmp_path / "small.csv", header, rows))
+        big = upload(client, write_csv(tmp_path / "big.csv", header, rows * 2))
+
+    assert "Check: small.csv" in small.text
+    assert "big.csv has 56 rows; the page takes at most 40" in big.text
+    assert "batchupdate run" in big.text
+
+
+def test_rows_are_counted_from_the_workbook_xml(tmp_path: Path) -> None:
+    workbook = two_sheet_workbook(tmp_path / "term.xlsx")
+    assert worksheet_rows(workbook) == {"Read me": 1, "Outcomes": 29}
+    assert count_rows(workbook, "Outcomes") == 29 and count_rows(workbook, None) == 1
+
+
+def test_file_names_keep_their_letters(web: httpx.Client, tmp_path: Path) -> None:
+    assert safe_name("Résultats été 2026 – Zoë.csv") == "Résultats été 2026 -- Zoë.csv".replace("--", "-")
+    assert safe_name("C:\\Users\\x\\Ökonomie.XLSX") == "Ökonomie.xlsx"
+    header, rows = sample_rows()
+    checked = upload(web, write_csv(tmp_path / "Résultats été.csv", header, rows))
+    assert "Check: Résultats été.csv" in checked.text
+    plan = press(web, f"{checked.url.path}/plan")
+    wait_for(web, plan)
+    download = web.get(f"{plan}/results")
+    assert "filename*=utf-8''R%C3%A9sultats%20%C3%A9t%C3%A9.plan.csv" in download.headers["content-disposition"]
