@@ -357,3 +357,20 @@ def test_web_command_refuses_a_public_address_without_a_password(monkeypatch, tm
     assert served[0].password == "s3cret passphrase" and served[0].allowed_hosts is None
     assert served[0].max_upload_bytes == 2 * 1024 * 1024
     assert served[1].allowed_hosts is not None and "localhost" in served[1].allowed_hosts
+
+
+def test_a_plan_stopped_by_bad_tokens_shows_red_with_its_cause_once(sandbox: RunningSandbox, tmp_path: Path) -> None:
+    wrong = Connection(sandbox.url, "not-the-api-token", "not-the-ws-token", sandbox=True)
+    app = create_app(WebConfig(data_dir=tmp_path / "web-data", rate="200"), wrong)
+    with serving(app) as url, httpx.Client(base_url=url, headers={"origin": url}, follow_redirects=True) as client:
+        checked = upload(client, mixed_unit_sheet(tmp_path / "term.csv"))
+        plan = press(client, f"{checked.url.path}/plan")
+        status = wait_for(client, plan)
+        page = client.get(plan).text
+        listing = client.get("/").text
+
+    assert status["state"] == "stopped" and status["percent"] < 100
+    assert 'data-verdict="failed"' in page and 'data-verdict="updated"' not in page
+    assert page.count('id="job-problem"') == 1 and "The plan stopped:" in page
+    assert 'id="apply-button"' not in page, "a stopped plan cannot be applied"
+    assert '<span class="badge st-failed">stopped</span>' in listing
