@@ -129,9 +129,9 @@ def memory_lines(work: Path) -> list[str]:
         assert "Check: 100k.xlsx" in checked.text
         page_bytes = len(checked.content)
     lines.append(
-        f"| upload of a 600,000-row workbook ({big.stat().st_size / 1e6:.1f} MB, with `--max-upload-mb 25`): refused, over the 100,000-row "
-        f"limit, in {seconds:.2f} s | server {before['VmRSS']:.0f} MB before, {after_big['VmRSS']:.0f} MB after, "
-        f"peak {after_big['VmHWM']:.0f} MB | under 400 MB |"
+        f"| upload of a 600,000-row workbook ({big.stat().st_size / 1e6:.1f} MB, with `--max-upload-mb 25`): "
+        f"refused, over the 100,000-row limit, in {seconds:.2f} s | server {before['VmRSS']:.0f} MB before, "
+        f"{after_big['VmRSS']:.0f} MB after, peak {after_big['VmHWM']:.0f} MB | under 400 MB |"
     )
     lines.append(
         f"| upload of a 100,000-row workbook ({limit.stat().st_size / 1e6:.1f} MB): checked in full in "
@@ -178,7 +178,8 @@ def plan_lines(work: Path) -> list[str]:
                 time.sleep(0.5)
             html = client.get(plan)
         with sync_playwright() as playwright:
-            browser = playwright.chromium.launch(executable_path="/usr/bin/chromium", args=["--headless", "--no-sandbox"])
+            chromium = playwright.chromium
+            browser = chromium.launch(executable_path="/usr/bin/chromium", args=["--headless", "--no-sandbox"])
             page = browser.new_page(viewport={"width": 1280, "height": 860})
             times = []
             for _ in range(3):
@@ -196,7 +197,7 @@ def plan_lines(work: Path) -> list[str]:
 
 
 def main() -> None:
-    started = dt.datetime.now(dt.timezone.utc)
+    started = dt.datetime.now(dt.UTC)
     with tempfile.TemporaryDirectory(prefix="batchupdate-web-bench-") as folder:
         work = Path(folder)
         lines = memory_lines(work) + plan_lines(work)
