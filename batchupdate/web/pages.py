@@ -428,7 +428,12 @@ def _job_actions(job: WebJob, busy: WebJob | None) -> str:
     if busy is not None:
         return f'<p class="notice warn">Running now: <a href="/jobs/{h(busy.id)}">{h(busy.label)}</a></p>'
     if job.state == INTERRUPTED:
-        return f"""<form method="post" action="/jobs/{h(job.id)}/resume" class="actions">
+        so_far = (
+            f'<a class="button" id="download" href="/jobs/{h(job.id)}/results" download>Download results so far</a>'
+            if job.results_path.exists()
+            else ""
+        )
+        return f"""<form method="post" action="/jobs/{h(job.id)}/resume" class="actions">{so_far}
       <button type="submit" class="primary" id="resume-button">Resume</button></form>"""
     numbers = job.counts
     if job.mode == PLAN:
@@ -454,7 +459,8 @@ def _job_actions(job: WebJob, busy: WebJob | None) -> str:
 
 
 def job_verdict(job: WebJob) -> tuple[str, str]:
-    """The job's state as (css status, words): green only for a job that finished with nothing wrong."""
+    """The job's state as (css status, words): green only for a job that finished with nothing wrong, amber for
+    one that finished with failed or invalid rows, red for one that stopped or was interrupted."""
     if job.state == RUNNING:
         return "running", f"running {job.percent}%"
     if job.state == INTERRUPTED:
@@ -462,8 +468,8 @@ def job_verdict(job: WebJob) -> tuple[str, str]:
     if job.state == STOPPED:
         return "failed", "stopped"
     wrong = [f"{job.counts[status]} {status}" for status in (Status.FAILED, Status.INVALID) if job.counts.get(status)]
-    if wrong:
-        return "failed", ", ".join(["done" if job.mode == RUN else "planned", *wrong])
+    if wrong:  # amber: it finished, but not every row went through
+        return "problems", ", ".join(["done" if job.mode == RUN else "planned", *wrong])
     return ("updated", "done") if job.mode == RUN else ("would-update", "planned")
 
 
