@@ -105,6 +105,9 @@ def test_a_run_killed_mid_way_is_listed_after_the_restart_and_resumes_without_wr
         page = web.get(run).text
         assert 'id="resume-button"' in page and "was interrupted" in page
 
+        again = upload(web, sheet).text  # the same sheet uploaded again points to the run to resume
+        assert 'id="resume-instead"' in again and f'href="{run}"' in again
+
         resumed = web.post(f"{run}/resume", follow_redirects=False)
         assert resumed.headers["location"] == run  # the same job goes on, into the same results file
         status = wait_for(web, run)

@@ -200,6 +200,7 @@ def create_app(config: WebConfig, connection: Connection, *, throttle: Throttle 
             problems=registry.store.problems(found.id),
             busy=registry.busy(found.digest),
             earlier=registry.jobs_of(found),
+            interrupted=registry.interrupted(found.digest),
             settings_problem=problem,
         )
         return page(html, status_code)

@@ -563,6 +563,10 @@ class Registry:
         """A job still running on this sheet, or on another upload of the very same content."""
         return next((job for job in self.jobs.values() if job.state == RUNNING and job.digest == digest), None)
 
+    def interrupted(self, digest: str) -> list[WebJob]:
+        """Jobs of this content that a restart cut short and nobody has resumed."""
+        return [job for job in self.jobs.values() if job.state == INTERRUPTED and job.digest == digest]
+
     def rows(self, owner: Upload | WebJob, status: str | None, page: int) -> RowsPage:
         return self.store.page(owner.id, owner.headers, status, page)
 

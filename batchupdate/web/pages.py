@@ -178,6 +178,7 @@ def check_page(
     problems: Sequence[SheetRow],
     busy: WebJob | None,
     earlier: Sequence[WebJob],
+    interrupted: Sequence[WebJob] = (),
     settings_problem: str | None = None,
 ) -> str:
     links = {UPLOAD_STEP: "/"}
@@ -210,6 +211,14 @@ def check_page(
     else:
         verdict = f'<p class="notice ok" id="check-verdict">All {total} rows are valid.</p>'
     action = _plan_action(upload, busy, bool(total - bad))
+    cut_short = next((job for job in interrupted if job.mode == RUN), None)
+    resume_instead = (
+        f'<p class="notice warn" id="resume-instead">A run of this same sheet was interrupted: '
+        f'<a href="/jobs/{h(cut_short.id)}">resume it</a> rather than planning it again, so that the rows it '
+        "wrote keep their true before-values in one results file.</p>"
+        if cut_short is not None
+        else ""
+    )
     body = f"""
 <section class="card">
   <div class="title-row">
@@ -221,6 +230,7 @@ def check_page(
     {action}
   </div>
   {shown_problem}
+  {resume_instead}
   {_columns_note(upload)}
   {_settings_form(upload)}
   {verdict}
