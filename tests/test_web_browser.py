@@ -114,7 +114,14 @@ def background(locator: Locator) -> str:
 
 def wait_on_page(page: Page, expression: str, timeout: float = 60.0) -> None:
     """Wait until a JavaScript expression holds (polled with evaluate: the page's CSP forbids eval)."""
-    wait_until(lambda: bool(page.evaluate(expression)), timeout)
+
+    def holds() -> bool:
+        try:
+            return bool(page.evaluate(expression))
+        except sync_api.Error:  # the page is between two documents (it reloads when the job ends)
+            return False
+
+    wait_until(holds, timeout)
 
 
 def focus_is_visible(page: Page) -> bool:
@@ -180,7 +187,7 @@ def test_unit_sheet_from_upload_to_results_matches_the_cli(
         assert context.request.get(f"{job_url}/status").json()["state"] == "running", "the run goes on without it"
         page = context.new_page()  # ... and the address shows the run again
         page.goto(job_url)
-        wait_on_page(page, "document.getElementById('progress').value > 0")
+        wait_on_page(page, "(document.getElementById('progress') || {value: 0}).value > 0")
         expect(page.locator("#progress-live")).to_have_attribute("aria-live", "polite")
         audit(page, "apply, running")
         shot(page, "web-4-progress.png", full_page=False)
@@ -286,8 +293,11 @@ def test_the_open_page_notices_a_restart_and_the_run_resumes(
         page.set_input_files("#sheet", str(sheet))
         page.click("#check-button")
         page.click("#plan-button")
-        page.click("#apply-button", timeout=TIMEOUT)
-        wait_on_page(page, "document.getElementById('progress').value > 3")
+        page.locator("#apply-button").wait_for(timeout=TIMEOUT)
+        with page.expect_navigation():
+            page.click("#apply-button")
+        assert page.locator("#progress").get_attribute("data-state") == "running"
+        wait_on_page(page, "(document.getElementById('progress') || {value: 0}).value > 3")
         kill(server)
     expect(page.locator("#progress-note")).to_have_text("Lost touch with the server; trying again…", timeout=TIMEOUT)
     with web_process(sandbox.url, data_dir, port, "--rate", "50"):
