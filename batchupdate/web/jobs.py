@@ -39,6 +39,7 @@ from batchupdate.results import RowResult, read_results
 from batchupdate.session import run_job
 from batchupdate.sheet import cell_text, header_key
 from batchupdate.status import PROBLEMS, Status
+from batchupdate.validate import validate
 
 log = logging.getLogger(__name__)
 
@@ -351,7 +352,7 @@ class Store:
         return [SheetRow(line, status, error, ()) for line, status, error in found]
 
 
-def worksheet_rows(path: Path, data: bytes | None = None) -> dict[str, int]:
+def worksheet_rows(path: Path) -> dict[str, int]:
     """Each worksheet of an .xlsx file and its number of rows, counted in its XML without parsing the cells.
 
     Rows written empty (``<row .../>``) are not counted. InputError when the file is no workbook.
@@ -415,9 +416,10 @@ def check_sheet(store: Store, upload: Upload, max_rows: int) -> Upload:
                 f"{upload.name} has {rows - 1:,} rows; the page takes at most {max_rows:,}. Split it into smaller "
                 "sheets, or run it with the command line (batchupdate run), which has no such limit"
             )
-        job = settings.job(upload.path, CHECK)
-        report = asyncio.run(run_job(job, None))
-        sheet, _, _, columns = read_job(job)
+        # What `batchupdate check` does (pipeline.execute in check mode), keeping the sheet to draw its cells:
+        # read it as the pipeline does, then validate it; reading it a second time would double the wait.
+        _, kind, sheet, columns = read_job(settings.job(upload.path, CHECK))
+        validation = validate(sheet, kind, columns)
     except HeaderQuestions as exc:
         checked.problem = str(exc)
         checked.questions = tuple((question.header, question.choices) for question in exc.questions)
@@ -427,17 +429,19 @@ def check_sheet(store: Store, upload: Upload, max_rows: int) -> Upload:
         checked.problem = str(exc)
         store.put_rows(upload.id, iter(()))
         return checked
-    verdicts = {result.index: result for result in report.results}
-    frame = sheet.frame
+    verdicts = validation.verdicts
+    tally: Counter[str] = Counter()
 
     def table() -> Iterator[SheetRow]:
-        for index, cells in enumerate(frame.itertuples(index=False, name=None)):
-            verdict = verdicts[index]
-            yield SheetRow(sheet.lines[index], verdict.status, verdict.error, tuple(cell_text(c) for c in cells))
+        for index, cells in enumerate(sheet.frame.itertuples(index=False, name=None)):
+            verdict = verdicts.get(index)
+            status, error = (verdict.status, verdict.error) if verdict else (Status.VALID, "")
+            tally[status] += 1
+            yield SheetRow(sheet.lines[index], status, error, tuple(cell_text(c) for c in cells))
 
     store.put_rows(upload.id, table())
-    checked.kind, checked.source, checked.headers = report.kind, report.source, sheet.headers
-    checked.counts = report.counts
+    checked.kind, checked.source, checked.headers = kind.name, sheet.source, sheet.headers
+    checked.counts = dict(tally)
     if columns is not None:
         checked.columns = columns.describe()
         checked.mapped = tuple(
@@ -665,7 +669,3 @@ class Registry:
         for task in tasks:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
-
-
-def counts_text(counts: dict[str, int]) -> str:
-    return ", ".join(f"{number} {status}" for status, number in Counter(counts).most_common() if number)
