@@ -8,6 +8,7 @@ against the sandbox on loopback.
 from __future__ import annotations
 
 import contextlib
+import datetime as dt
 import os
 import shutil
 import signal
@@ -21,8 +22,10 @@ from pathlib import Path
 import httpx
 
 from batchupdate.sandbox import RunningSandbox, SandboxSettings, start_sandbox
+from batchupdate.web import WebConfig, create_app
+from batchupdate.web.jobs import DONE, RUNNING, Settings, Store, WebJob
 from tests.conftest import cli_env, read_results
-from tests.test_web import UNIT_PUT, mixed_unit_sheet, upload, wait_for
+from tests.test_web import UNIT_PUT, connection_to, mixed_unit_sheet, serving, upload, wait_for
 
 
 def free_port() -> int:
@@ -127,3 +130,26 @@ def test_a_run_killed_mid_way_is_listed_after_the_restart_and_resumes_without_wr
     with start_sandbox(SandboxSettings(db_path=cli_folder / "sandbox.sqlite3")) as fresh:
         assert cli("run", str(cli_sheet), "--rate", "200", url=fresh.url).returncode == 1
     assert web_results == read_results(cli_folder / "term4.results.csv"), "statuses and true before-values"
+
+
+def test_every_past_job_is_listed_after_a_restart_50_a_page(sandbox: RunningSandbox, tmp_path: Path) -> None:
+    data_dir = tmp_path / "web-data"
+    store = Store(data_dir / "web.sqlite3")
+    started = dt.datetime(2026, 11, 2, 9, 0)
+    for number in range(60):
+        store.save_job(
+            WebJob(
+                id=f"{number:016x}", upload_id="f" * 16, mode="run", label="Apply", sheet=tmp_path / f"s{number}.csv",
+                results_path=tmp_path / f"s{number}.results.csv", settings=Settings(), digest="ab" * 32,
+                started=started + dt.timedelta(minutes=number), user=f"staff{number}", target="sandbox",
+                state=RUNNING if number == 59 else DONE, counts={"updated": number},
+            )
+        )
+    with serving(create_app(WebConfig(data_dir=data_dir), connection_to(sandbox))) as url:
+        first, second = httpx.get(url).text, httpx.get(f"{url}/?page=2").text
+
+    assert first.count('<tr data-job="') == 50 and second.count('<tr data-job="') == 10
+    assert "staff59" in first and "staff0<" in second and "Older jobs" in first
+    newest = first.split('<tr data-job="')[1]
+    assert "interrupted" in newest, "the job that was running when the server stopped"
+    assert "<b>58</b> updated" in first.split('<tr data-job="')[2] and "sha256 abababababab" in newest

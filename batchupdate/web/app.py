@@ -122,9 +122,9 @@ def create_app(config: WebConfig, connection: Connection, *, throttle: Throttle 
     def refuse(title: str, message: str, back: str, back_label: str = "Back", status_code: int = 409) -> HTMLResponse:
         return page(pages.message_page(frame, title, message, back=back, back_label=back_label), status_code)
 
-    def home(problem: str | None = None, status_code: int = 200) -> HTMLResponse:
-        recent = registry.recent()
-        shown = {job.upload_id for job in recent}
+    def home(problem: str | None = None, status_code: int = 200, page_number: int = 1) -> HTMLResponse:
+        recent, page_count = registry.recent(page_number)
+        shown = {job.upload_id for job in registry.jobs.values()}
         uploads = sorted(
             (upload for upload in registry.uploads.values() if upload.id not in shown),
             key=lambda upload: upload.created,
@@ -135,14 +135,15 @@ def create_app(config: WebConfig, connection: Connection, *, throttle: Throttle 
             max_bytes=config.max_upload_bytes,
             max_rows=config.max_rows,
             recent=recent,
-            uploads=uploads,
+            page=(min(page_number, page_count), page_count),
+            uploads=uploads if page_number == 1 else [],
             names={upload.id: upload.name for upload in registry.uploads.values()},
             problem=problem,
         )
         return page(html, status_code)
 
     async def index(request: Request) -> Response:
-        return home()
+        return home(page_number=_page_number(request))
 
     async def upload(request: Request) -> Response:
         limit = config.max_upload_bytes

@@ -46,6 +46,7 @@ log = logging.getLogger(__name__)
 SHEET_SUFFIXES = (".csv", ".xlsx")
 RUNNING, DONE, STOPPED, INTERRUPTED = "running", "done", "stopped", "interrupted"
 PAGE_ROWS = 200
+JOBS_PAGE = 50
 MAX_ROWS = 100_000
 _ID = re.compile(r"[0-9a-f]{16}")
 _UNSAFE_NAME = re.compile(r"[^\w.() -]+")
@@ -560,8 +561,12 @@ class Registry:
             (other for other in self.jobs.values() if job.id in (other.parent, other.plan)), key=lambda o: o.started
         )
 
-    def recent(self, limit: int = 50) -> list[WebJob]:
-        return sorted(self.jobs.values(), key=lambda job: job.started, reverse=True)[:limit]
+    def recent(self, page: int = 1, size: int = JOBS_PAGE) -> tuple[list[WebJob], int]:
+        """One page of every job this server has run, newest first, and the number of pages."""
+        ordered = sorted(self.jobs.values(), key=lambda job: job.started, reverse=True)
+        pages = max(1, -(-len(ordered) // size))
+        page = min(max(1, page), pages)
+        return ordered[(page - 1) * size : page * size], pages
 
     def busy(self, digest: str) -> WebJob | None:
         """A job still running on this sheet, or on another upload of the very same content."""

@@ -104,6 +104,7 @@ def home_page(
     recent: Sequence[WebJob],
     uploads: Sequence[Upload],
     names: Mapping[str, str],
+    page: tuple[int, int] = (1, 1),
     problem: str | None = None,
 ) -> str:
     refusal = f'<p class="notice error" id="upload-problem" role="alert">{h(problem)}</p>' if problem else ""
@@ -134,11 +135,13 @@ def home_page(
     </div>
   </form>
 </section>
-{_recent(recent, uploads, names)}"""
+{_recent(recent, uploads, names, page)}"""
     return layout(frame, "Upload", body, step=UPLOAD_STEP)
 
 
-def _recent(recent: Sequence[WebJob], uploads: Sequence[Upload], names: Mapping[str, str]) -> str:
+def _recent(
+    recent: Sequence[WebJob], uploads: Sequence[Upload], names: Mapping[str, str], page: tuple[int, int]
+) -> str:
     if not recent and not uploads:
         return ""
     rows = []
@@ -167,7 +170,16 @@ def _recent(recent: Sequence[WebJob], uploads: Sequence[Upload], names: Mapping[
     </tr></thead>
     <tbody>{"".join(rows)}</tbody>
   </table></div>
+  {_jobs_pager(*page)}
 </section>"""
+
+
+def _jobs_pager(page: int, pages: int) -> str:
+    if pages == 1:
+        return ""
+    newer = f'<a class="button" rel="prev" href="/?page={page - 1}">Newer jobs</a>' if page > 1 else ""
+    older = f'<a class="button" rel="next" href="/?page={page + 1}">Older jobs</a>' if page < pages else ""
+    return f'<nav class="pager" aria-label="Pages of jobs">{newer}<span>page {page} of {pages}</span>{older}</nav>'
 
 
 def check_page(
