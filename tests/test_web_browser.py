@@ -201,6 +201,13 @@ def test_unit_sheet_from_upload_to_results_matches_the_cli(
         page.click("nav.filters a[data-filter='']")
         expect(page.locator("table.results tbody tr")).to_have_count(32)
         audit(page, "results")
+        stops = []
+        for _ in range(20):  # keyboard only on the results page too: links, buttons, filters, the scrolling table
+            page.keyboard.press("Tab")
+            stops.append((page.evaluate("document.activeElement.className || document.activeElement.tagName"),
+                          focus_is_visible(page)))
+        assert any("table-wrap" in name for name, _ in stops), f"the table can be scrolled by keyboard: {stops}"
+        assert all(visible for name, visible in stops if name != "BODY"), f"focus not visible on {stops}"
         shot(page, "web-5-results.png")
         with page.expect_download() as downloading:
             page.click("#download")

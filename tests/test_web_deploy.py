@@ -186,3 +186,17 @@ def test_the_served_page_slows_a_password_guesser_and_lets_the_right_password_in
     assert locked_out_right.headers["retry-after"] == "1"
     assert right.status_code == 200
     assert bare.status_code == 401
+
+
+def test_a_forged_x_real_ip_does_not_dodge_the_throttle_without_a_proxy(
+    sandbox: RunningSandbox, tmp_path: Path
+) -> None:
+    now = [0.0]
+    config = WebConfig(data_dir=tmp_path / "web-data", password=PASSWORD)  # no --public-url: no proxy to trust
+    app = create_app(config, connection_to(sandbox), throttle=Throttle(clock=lambda: now[0]))
+    with serving(app) as url, httpx.Client(base_url=url) as client:
+        answers = [
+            client.get("/", auth=("x", "guess"), headers={"x-real-ip": f"10.0.0.{n}"}).status_code
+            for n in range(FREE_TRIES + 2)
+        ]
+    assert answers[-1] == 429
