@@ -645,12 +645,12 @@ class Registry:
                 concurrency=self.concurrency,
                 progress=_Tally(self, web_job),
             )
-            web_job.state, web_job.counts, web_job.seconds = DONE, report.counts, report.seconds
-            web_job.resumed = report.resumed
+            async with self._reading:  # the table first: the page shows it as soon as the state says done
+                await asyncio.to_thread(import_results, self.store, web_job)
+            web_job.counts, web_job.seconds, web_job.resumed = report.counts, report.seconds, report.resumed
+            web_job.state = DONE
             if report.aborted:
                 web_job.state, web_job.problem, web_job.aborted = STOPPED, report.aborted, True
-            async with self._reading:
-                await asyncio.to_thread(import_results, self.store, web_job)
         except InputError as exc:
             web_job.problem, web_job.state = str(exc), STOPPED
         except asyncio.CancelledError:
