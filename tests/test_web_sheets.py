@@ -71,8 +71,9 @@ def test_a_questioned_header_is_mapped_on_the_page_and_the_notes_are_shown(web: 
 
     assert "Check: graded.csv" in mapped.text and len(rows_of(mapped.text, "valid")) == 28
     assert "outcome &lt;- &#x27;Grade&#x27;" in mapped.text  # the same line `check` prints
-    notes = mapped.text.split('id="notes"')[1].split("</ul>")[0]
-    assert "trainer_note" in notes
+    line = mapped.text.split('id="columns-line">')[1].split("</p>")[0]
+    assert "kept as notes: trainer_note" in line
+    assert "outcome" in mapped.text.split('id="mapped"')[1].split("</ul>")[0]
     plan = press(web, f"{checked.url.path}/plan")
     assert wait_for(web, plan)["counts"]["would-update"] == 23, "the mapping goes on to the plan"
 

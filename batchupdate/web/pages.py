@@ -260,14 +260,11 @@ def _columns_note(upload: Upload) -> str:
     mapped = "".join(
         f"<li><b>{h(column)}</b> from the header {h(repr(header))}</li>" for column, header in upload.mapped
     )
-    notes = "".join(f"<li>{h(note)}</li>" for note in upload.notes)
-    parts = [f'<p class="columns-line">{h(upload.columns)}</p>']
+    parts = [f'<p class="columns-line" id="columns-line">{h(upload.columns)}</p>']  # the line `check` prints
     if mapped:
         parts.append(f'<div><span class="muted">Mapped:</span><ul class="inline" id="mapped">{mapped}</ul></div>')
-    if notes:
-        parts.append(
-            f'<div><span class="muted">Kept as notes (not sent):</span><ul class="inline" id="notes">{notes}</ul></div>'
-        )
+    if upload.notes:
+        parts.append('<p class="muted small">Notes go into the results file as they are; none of them is sent.</p>')
     return f'<div class="notice info" id="columns">{"".join(parts)}</div>'
 
 
@@ -286,7 +283,7 @@ def _settings_form(upload: Upload) -> str:
             for name in upload.worksheets
         )
         fields.append(
-            f'<div class="field"><label for="sheet_name">Worksheet</label>'
+            f'<div class="setting"><label for="sheet_name">Worksheet</label>'
             f'<select id="sheet_name" name="sheet_name">{options}</select></div>'
         )
     kinds = "".join(
@@ -294,12 +291,12 @@ def _settings_form(upload: Upload) -> str:
         for name, label in KIND_NAMES.items()
     )
     fields.append(
-        '<div class="field"><label for="settings-kind">Sheet kind</label><select id="settings-kind" name="kind">'
+        '<div class="setting"><label for="settings-kind">Sheet kind</label><select id="settings-kind" name="kind">'
         f'<option value="">Tell from the column headers</option>{kinds}</select></div>'
     )
     statuses = ", ".join(settings.module_statuses) if settings.module_statuses else ""
     fields.append(
-        '<div class="field"><label for="module_statuses">Module statuses to match (modules sheets)</label>'
+        '<div class="setting"><label for="module_statuses">Module statuses to match (modules sheets)</label>'
         f'<input id="module_statuses" name="module_statuses" value="{h(statuses)}" '
         f'placeholder="{h(DEFAULT_MODULE_STATUSES)}" aria-describedby="module-statuses-hint">'
         '<span class="muted small" id="module-statuses-hint">comma-separated, as --module-status; '
