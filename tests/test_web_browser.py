@@ -251,6 +251,8 @@ def test_every_step_fits_a_390_px_phone(phone: BrowserContext, sandbox: RunningS
         expect(page.locator("#apply-button")).to_be_visible(timeout=TIMEOUT)
         fits(page, "plan")
         audit(page, "plan (phone)")
+        after = page.locator("table.plan .change-list .after").first.bounding_box()
+        assert after is not None and after["x"] + after["width"] <= PHONE["width"], "the after-values are not cut off"
         wrap = page.locator(".table-wrap").last
         assert wrap.evaluate("w => w.scrollWidth > w.clientWidth"), "the wide table scrolls inside its card"
         shot(page, "web-6-phone.png")
