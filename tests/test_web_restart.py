@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
-import os
 import shutil
 import signal
 import socket
@@ -37,7 +36,7 @@ def free_port() -> int:
 @contextlib.contextmanager
 def web_process(sandbox_url: str, data_dir: Path, port: int, *extra: str) -> Iterator[subprocess.Popen[bytes]]:
     """`batchupdate web` in a subprocess until it answers; killed at the end if still alive."""
-    env = {**cli_env(sandbox_url), **{key: value for key, value in os.environ.items() if key.startswith("BATCHUPDATE")}}
+    env = {key: value for key, value in cli_env(sandbox_url).items() if key != "BATCHUPDATE_WEB_PASSWORD"}
     process = subprocess.Popen(
         [sys.executable, "-m", "batchupdate", "web", "--port", str(port), "--data", str(data_dir), *extra],
         cwd=data_dir.parent,
