@@ -53,6 +53,7 @@ from batchupdate.web.security import LOOPBACK_NAMES, USER_KEY, Guard, Throttle
 
 MEGABYTE = 1024 * 1024
 MULTIPART_ALLOWANCE = 64 * 1024  # boundaries, part headers and the kind field around the file itself
+MAX_HEADERS = 500  # columns the header mapping form can carry
 STATIC_FILES = {"app.js": "text/javascript; charset=utf-8", "style.css": "text/css; charset=utf-8"}
 
 
@@ -217,7 +218,10 @@ def create_app(config: WebConfig, connection: Connection, *, throttle: Throttle 
         if registry.busy(found.digest) is not None:
             wait = "Wait for the plan or run of this sheet to finish before changing how it is read."
             return check_page(found, problem=wait, status_code=409)
-        form = await request.form(max_fields=400)
+        try:
+            form = await request.form(max_fields=2 * MAX_HEADERS + 8)
+        except (MultiPartException, ClientDisconnect):
+            return check_page(found, problem="The settings could not be read; choose them again.", status_code=400)
         kind = str(form.get("kind") or "")
         worksheet = str(form.get("sheet_name") or "") or None
         pairs = []
