@@ -12,7 +12,7 @@ import openpyxl
 import pytest
 
 from batchupdate.sandbox import RunningSandbox
-from batchupdate.web.jobs import PAGE_ROWS, count_rows, safe_name, worksheet_rows
+from batchupdate.web.jobs import PAGE_ROWS, biggest_worksheet, safe_name, worksheet_rows
 from tests.conftest import SAMPLES, write_csv
 from tests.test_web import app_client, press, rows_of, upload, wait_for
 
@@ -29,13 +29,17 @@ def sample_rows() -> tuple[list[str], list[list[str]]]:
     return header, rows
 
 
-def two_sheet_workbook(path: Path) -> Path:
-    """Instructions first, the outcomes on the second worksheet."""
+def two_sheet_workbook(path: Path, second: str = "Outcomes", first: str = "Read me") -> Path:
+    """Instructions (or another term's outcomes) first, the outcomes on the second worksheet."""
     header, rows = sample_rows()
     book = openpyxl.Workbook()
-    book.active.title = "Read me"
-    book.active.append(["Fill in the Outcomes sheet, then upload this file."])
-    outcomes = book.create_sheet("Outcomes")
+    book.active.title = first
+    if first == "Read me":
+        book.active.append(["Fill in the Outcomes sheet, then upload this file."])
+    else:
+        book.active.append(header)
+        book.active.append(rows[0])
+    outcomes = book.create_sheet(second)
     outcomes.append(header)
     for row in rows:
         outcomes.append(row)
@@ -43,18 +47,23 @@ def two_sheet_workbook(path: Path) -> Path:
     return path
 
 
-def test_the_second_worksheet_can_be_chosen(web: httpx.Client, tmp_path: Path) -> None:
-    workbook = two_sheet_workbook(tmp_path / "term.xlsx")
-    first = upload(web, workbook)
-    assert 'id="sheet-problem"' in first.text
-    assert '<option value="Outcomes">Outcomes</option>' in first.text
+def test_the_worksheet_with_a_header_row_is_picked_and_another_can_be_chosen(
+    web: httpx.Client, tmp_path: Path
+) -> None:
+    picked = upload(web, two_sheet_workbook(tmp_path / "term.xlsx"))
+    assert "picked by its header row over &#x27;Read me&#x27;" in picked.text
+    assert '<option value="Outcomes" selected>Outcomes (has a header row)</option>' in picked.text
 
-    chosen = web.post(f"{first.url.path}/settings", data={"sheet_name": "Outcomes", "kind": ""})
+    both = upload(web, two_sheet_workbook(tmp_path / "terms.xlsx", second="Term 4", first="Term 3"))
+    assert 'id="sheet-problem"' in both.text and "2 worksheets hold a header row" in both.text
+    chosen = web.post(f"{both.url.path}/settings", data={"sheet_name": "Term 4", "kind": ""})
 
-    assert chosen.status_code == 200 and "Check: term.xlsx" in chosen.text
-    assert "xlsx sheet &#x27;Outcomes&#x27;" in chosen.text
+    assert chosen.status_code == 200 and "Check: terms.xlsx" in chosen.text
+    assert "xlsx sheet &#x27;Term 4&#x27;" in chosen.text
     assert len(rows_of(chosen.text, "valid")) == 28
-    assert '<option value="Outcomes" selected>' in chosen.text
+    assert '<option value="Term 4" selected>' in chosen.text
+    term3 = web.post(f"{both.url.path}/settings", data={"sheet_name": "Term 3", "kind": ""})
+    assert len(rows_of(term3.text, "valid")) == 1
 
 
 def test_a_questioned_header_is_mapped_on_the_page_and_the_notes_are_shown(web: httpx.Client, tmp_path: Path) -> None:
@@ -120,7 +129,8 @@ def test_a_sheet_over_the_row_limit_is_refused_before_it_is_read(tmp_path: Path,
 def test_rows_are_counted_from_the_workbook_xml(tmp_path: Path) -> None:
     workbook = two_sheet_workbook(tmp_path / "term.xlsx")
     assert worksheet_rows(workbook) == {"Read me": 1, "Outcomes": 29}
-    assert count_rows(workbook, "Outcomes") == 29 and count_rows(workbook, None) == 1
+    assert biggest_worksheet(workbook, "Read me") == ("Read me", 1)
+    assert biggest_worksheet(workbook, None) == ("Outcomes", 29)
 
 
 def test_file_names_keep_their_letters(web: httpx.Client, tmp_path: Path) -> None:

@@ -37,7 +37,7 @@ from batchupdate.pipeline import CHECK, PLAN, RUN, Job, Report, read_job
 from batchupdate.progress import Progress
 from batchupdate.results import RowResult, read_results
 from batchupdate.session import run_job
-from batchupdate.sheet import cell_text, header_key
+from batchupdate.sheet import cell_text, header_key, worksheets
 from batchupdate.status import PROBLEMS, Status
 from batchupdate.validate import validate
 
@@ -141,6 +141,7 @@ class Upload:
     user: str = ""
     settings: Settings = field(default_factory=Settings)
     worksheets: tuple[str, ...] = ()
+    fitting: tuple[str, ...] = ()  # the worksheets whose first rows hold a header row
     kind: str | None = None  # as checked
     source: str = ""
     columns: str = ""  # how the headers were read, in one line
@@ -252,7 +253,7 @@ def _moment(text: str | None) -> dt.datetime | None:
 def _load_upload(data: dict[str, Any]) -> Upload:
     data = {**data, "path": Path(data["path"]), "created": _moment(data["created"])}
     data["settings"] = Settings.load(data["settings"])
-    for name in ("worksheets", "notes", "headers"):
+    for name in ("worksheets", "fitting", "notes", "headers"):
         data[name] = tuple(data.get(name, ()))
     data["mapped"] = tuple(tuple(pair) for pair in data.get("mapped", ()))
     data["questions"] = tuple((header, tuple(choices)) for header, choices in data.get("questions", ()))
@@ -391,32 +392,37 @@ def _count_rows(book: zipfile.ZipFile, member: str) -> int:
     return rows + sum(1 for match in _ROW_TAG.finditer(tail) if not match.group(1))
 
 
-def count_rows(path: Path, worksheet: str | None) -> int:
-    """Rows in the sheet, cheaply: lines of a CSV, rows of the worksheet of an .xlsx (the first if not named)."""
+def biggest_worksheet(path: Path, worksheet: str | None) -> tuple[str, int]:
+    """The rows of the sheet, counted cheaply: lines of a CSV; for an .xlsx, the named worksheet's rows, or
+    (when none is named, and the reader will pick the one whose header row fits) its biggest worksheet's."""
     if path.suffix.lower() == ".xlsx":
         sheets = worksheet_rows(path)
         if worksheet in sheets:
-            return sheets[worksheet]
-        return next(iter(sheets.values()), 0)
+            return worksheet, sheets[worksheet]
+        return max(sheets.items(), key=lambda item: item[1], default=("", 0))
     with path.open("rb") as handle:
-        return sum(chunk.count(b"\n") for chunk in iter(lambda: handle.read(1 << 20), b""))
+        return "", sum(chunk.count(b"\n") for chunk in iter(lambda: handle.read(1 << 20), b""))
 
 
 def check_sheet(store: Store, upload: Upload, max_rows: int) -> Upload:
     """Validate offline, as `batchupdate check` does; save every row's verdict and cells for the table."""
     settings = upload.settings
     checked = replace(
-        upload, kind=None, source="", columns="", mapped=(), notes=(), headers=(), counts={}, problem=None, questions=()
+        upload, kind=None, source="", columns="", mapped=(), notes=(), headers=(), counts={}, problem=None,
+        questions=(), worksheets=(), fitting=(),
     )
     try:
+        name, rows = biggest_worksheet(upload.path, settings.sheet_name)
         if upload.path.suffix.lower() == ".xlsx":
             checked.worksheets = tuple(worksheet_rows(upload.path))
-        rows = count_rows(upload.path, settings.sheet_name)
         if rows > max_rows + 1:  # the header row
+            where = f"its worksheet {name!r}" if len(checked.worksheets) > 1 else upload.name
             raise InputError(
-                f"{upload.name} has {rows - 1:,} rows; the page takes at most {max_rows:,}. Split it into smaller "
+                f"{where} has {rows - 1:,} rows; the page takes at most {max_rows:,}. Split it into smaller "
                 "sheets, or run it with the command line (batchupdate run), which has no such limit"
             )
+        if len(checked.worksheets) > 1:  # which of them holds a header row, for the picker
+            checked.fitting = tuple(sheet.name for sheet in worksheets(upload.path) if sheet.fits)
         # What `batchupdate check` does (pipeline.execute in check mode), keeping the sheet to draw its cells:
         # read it as the pipeline does, then validate it; reading it a second time would double the wait.
         _, kind, sheet, columns = read_job(settings.job(upload.path, CHECK))

@@ -277,9 +277,10 @@ def _settings_form(upload: Upload) -> str:
     settings = upload.settings
     fields = []
     if len(upload.worksheets) > 1:
+        shown = settings.sheet_name or _picked(upload)
         options = "".join(
-            f'<option value="{h(name)}"{" selected" if name == (settings.sheet_name or upload.worksheets[0]) else ""}>'
-            f"{h(name)}</option>"
+            f'<option value="{h(name)}"{" selected" if name == shown else ""}>'
+            f"{h(name)}{' (has a header row)' if name in upload.fitting else ''}</option>"
             for name in upload.worksheets
         )
         fields.append(
@@ -340,6 +341,11 @@ def _settings_form(upload: Upload) -> str:
     <button type="submit" class="primary" id="recheck-button">Check again</button>
   </form>
 </details>"""
+
+
+def _picked(upload: Upload) -> str:
+    """The worksheet the reader picked (its source names it), else the first."""
+    return next((name for name in upload.worksheets if upload.source.startswith(f"xlsx sheet {name!r}")), "")
 
 
 def _problem_list(rows: Sequence[SheetRow], bad: int) -> str:
