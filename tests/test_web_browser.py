@@ -263,6 +263,14 @@ def test_every_step_fits_a_390_px_phone(phone: BrowserContext, sandbox: RunningS
         page.goto(url)
         fits(page, "job list")
         audit(page, "job list (phone)")
+        page.click("#export-link")
+        fits(page, "start from a class")
+        audit(page, "start from a class (phone)")
+        page.fill("#classes", "31002")
+        page.click("#export-button")
+        expect(page.locator("#export-download")).to_be_visible(timeout=TIMEOUT)
+        fits(page, "exported")
+        audit(page, "exported (phone)")
 
 
 def test_module_sheet_upload_plan_apply(context: BrowserContext, sandbox: RunningSandbox, tmp_path: Path) -> None:

@@ -143,3 +143,35 @@ def test_file_names_keep_their_letters(web: httpx.Client, tmp_path: Path) -> Non
     wait_for(web, plan)
     download = web.get(f"{plan}/results")
     assert "filename*=utf-8''R%C3%A9sultats%20%C3%A9t%C3%A9.plan.csv" in download.headers["content-disposition"]
+
+
+def test_start_from_a_class_exports_a_workbook_that_plans_no_change_untouched(
+    web: httpx.Client, sandbox: RunningSandbox, tmp_path: Path
+) -> None:
+    form = web.get("/export")
+    assert 'id="export-form"' in form.text and 'href="/export"' in web.get("/").text
+
+    done = web.post("/export", data={"kind": "units", "classes": "31001, 31002", "format": "xlsx"})
+
+    assert done.status_code == 200 and "Exported" in done.text
+    link = done.text.split('id="export-download" href="')[1].split('"')[0]
+    workbook = web.get(link)
+    assert workbook.status_code == 200 and workbook.content.startswith(b"PK")
+    saved = tmp_path / link.rsplit("/", 1)[-1]
+    saved.write_bytes(workbook.content)
+    assert saved.name.startswith("units-31001-") and saved.suffix == ".xlsx"
+    checked = upload(web, saved)
+    assert "Check: units-31001-" in checked.text and 'id="sheet-problem"' not in checked.text
+    plan = press(web, f"{checked.url.path}/plan")
+    counts = wait_for(web, plan)["counts"]
+    assert set(counts) == {"unchanged"} and counts["unchanged"] > 0, "untouched, it sends nothing"
+    assert sandbox.stats.count("PUT", "/course/enrolment") == 0
+
+
+def test_start_from_a_class_says_what_is_wrong_in_one_sentence(web: httpx.Client) -> None:
+    not_ids = web.post("/export", data={"kind": "units", "classes": "31001, abc"})
+    nothing = web.post("/export", data={"kind": "units", "classes": "999999"})
+
+    assert not_ids.status_code == 400 and "&#x27;abc&#x27; is not a class ID" in not_ids.text
+    assert 'value="31001, abc"' in not_ids.text, "what was typed is kept"
+    assert nothing.status_code == 400 and "class 999999 has no unit enrolments to export" in nothing.text

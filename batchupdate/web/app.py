@@ -11,12 +11,17 @@
     POST /jobs/JOB/apply        apply a finished plan                  -> /jobs/RUN
     POST /jobs/JOB/rerun        plan the failed rows of a run again    -> /jobs/PLAN
     POST /jobs/JOB/resume       go on with a job the server's restart interrupted
+    GET  /export                "Start from a class": class IDs in ...
+    POST /export                ... the classes' current enrolments out, as a workbook to fill in
+    GET  /exports/ID/NAME       that workbook, as a download
 """
 
 from __future__ import annotations
 
 import contextlib
+import datetime as dt
 import hashlib
+import re
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from importlib import resources
@@ -33,10 +38,11 @@ from starlette.types import Message, Receive
 
 from batchupdate.columns import parse_map_option
 from batchupdate.config import Connection
-from batchupdate.errors import InputError
+from batchupdate.errors import ApiError, InputError
 from batchupdate.pacing import DEFAULT_CONCURRENCY
 from batchupdate.pipeline import PLAN, RUN
 from batchupdate.redact import Redactor
+from batchupdate.session import open_api
 from batchupdate.web import pages
 from batchupdate.web.jobs import (
     DONE,
@@ -48,12 +54,15 @@ from batchupdate.web.jobs import (
     Settings,
     Upload,
     WebJob,
+    is_id,
+    new_id,
 )
 from batchupdate.web.security import LOOPBACK_NAMES, USER_KEY, Guard, Throttle
 
 MEGABYTE = 1024 * 1024
 MULTIPART_ALLOWANCE = 64 * 1024  # boundaries, part headers and the kind field around the file itself
 MAX_HEADERS = 500  # columns the header mapping form can carry
+XLSX_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 STATIC_FILES = {"app.js": "text/javascript; charset=utf-8", "style.css": "text/css; charset=utf-8"}
 
 
@@ -98,6 +107,23 @@ def _page_number(request: Request) -> int:
 
 def _statuses(text: str) -> tuple[str, ...] | None:
     return tuple(part.strip() for part in text.split(",") if part.strip()) or None
+
+
+_CLASS_ID = re.compile(r"[0-9]+")
+
+
+def class_ids(text: str) -> list[int]:
+    """Class IDs as typed (commas, spaces or one a line); InputError naming the first that is not one."""
+    ids = []
+    for part in re.split(r"[\s,;]+", text.strip()):
+        if not part:
+            continue
+        if not _CLASS_ID.fullmatch(part) or int(part) < 1:
+            raise InputError(f"{part!r} is not a class ID; write the classes' numbers, e.g. 31001, 31002")
+        ids.append(int(part))
+    if not ids:
+        raise InputError("write at least one class ID, e.g. 31001")
+    return ids
 
 
 def create_app(config: WebConfig, connection: Connection, *, throttle: Throttle | None = None) -> Starlette:
@@ -324,6 +350,48 @@ def create_app(config: WebConfig, connection: Connection, *, throttle: Throttle 
             return refuse("Nothing to resume", f"This {found.noun} was not interrupted.", f"/jobs/{found.id}")
         return RedirectResponse(f"/jobs/{registry.resume(found).id}", status_code=303)
 
+    async def export_form(request: Request) -> Response:
+        return page(pages.export_page(frame, values={}))
+
+    async def export(request: Request) -> Response:
+        from batchupdate.client import describe_error
+        from batchupdate.export import default_export_path, export_workbook
+
+        form = await request.form(max_fields=10)
+        fields = ("kind", "classes", "open_only", "module_statuses", "format")
+        values = {name: str(form.get(name) or "") for name in fields}
+        kind = values["kind"] if values["kind"] in pages.KIND_NAMES else "units"
+        as_csv = values["format"] == "csv"
+        try:
+            ids = class_ids(values["classes"])
+            name = default_export_path(kind, ids, dt.date.today()).with_suffix(".csv" if as_csv else ".xlsx").name
+            export_id = new_id()
+            path = config.data_dir / "exports" / export_id / name
+            async with open_api(connection, rate=config.rate, concurrency=config.concurrency) as api:
+                exported = await export_workbook(
+                    kind,
+                    ids,
+                    api,
+                    path,
+                    open_only=values["open_only"] == "on" and kind == "units",
+                    statuses=_statuses(values["module_statuses"]) if kind == "modules" else None,
+                )
+        except InputError as exc:
+            return page(pages.export_page(frame, values=values, problem=str(exc)), 400)
+        except ApiError as exc:  # bad tokens, unreachable, a class listing refused: nothing was written
+            problem = f"The export stopped, no file written: {describe_error(exc)}"
+            return page(pages.export_page(frame, values=values, problem=problem), 502)
+        return page(pages.exported_page(frame, exported, ids, f"/exports/{export_id}/{name}"))
+
+    async def export_file(request: Request) -> Response:
+        export_id, name = request.path_params["export_id"], request.path_params["name"]
+        folder = config.data_dir / "exports" / export_id
+        path = folder / name
+        if not is_id(export_id) or path.parent != folder or not path.is_file():
+            return not_found("export")
+        media = "text/csv; charset=utf-8" if path.suffix == ".csv" else XLSX_TYPE
+        return FileResponse(path, media_type=media, filename=path.name)
+
     async def static(request: Request) -> Response:
         name = request.path_params["name"]
         if name not in statics:
@@ -347,6 +415,9 @@ def create_app(config: WebConfig, connection: Connection, *, throttle: Throttle 
         Route("/jobs/{job_id}/apply", apply, methods=["POST"]),
         Route("/jobs/{job_id}/rerun", rerun, methods=["POST"]),
         Route("/jobs/{job_id}/resume", resume, methods=["POST"]),
+        Route("/export", export_form),
+        Route("/export", export, methods=["POST"]),
+        Route("/exports/{export_id}/{name}", export_file),
         Route("/static/{name}", static),
     ]
     guard = Middleware(

@@ -13,6 +13,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from urllib.parse import urlencode
 
+from batchupdate.export import Exported
 from batchupdate.kinds import all_kinds
 from batchupdate.pipeline import PLAN, RUN
 from batchupdate.status import Status
@@ -134,6 +135,11 @@ def home_page(
       <button type="submit" class="primary" id="check-button">Check sheet</button>
     </div>
   </form>
+</section>
+<section class="card">
+  <h2>Start from a class</h2>
+  <p>No sheet yet? <a href="/export" id="export-link">Export a class's current enrolments</a> as a workbook to
+  fill in: one row per student and unit (or module), as aXcelerate holds them now. Upload it here when done.</p>
 </section>
 {_recent(recent, uploads, names, page)}"""
     return layout(frame, "Upload", body, step=UPLOAD_STEP)
@@ -666,3 +672,67 @@ def size_text(size: int) -> str:
 
 def _when(moment: dt.datetime | None) -> str:
     return f"{moment:%Y-%m-%d %H:%M:%S}" if moment else ""
+
+
+def export_page(frame: Frame, *, values: Mapping[str, str], problem: str | None = None) -> str:
+    """Class IDs in, the classes' current enrolments out as a workbook to fill in (`batchupdate export`)."""
+    refusal = f'<p class="notice error" id="export-problem" role="alert">{h(problem)}</p>' if problem else ""
+    kind = values.get("kind") or "units"
+    kinds = "".join(
+        f'<option value="{h(name)}"{" selected" if name == kind else ""}>{h(label)}</option>'
+        for name, label in KIND_NAMES.items()
+    )
+    checked = " checked" if values.get("open_only") == "on" else ""
+    formats = "".join(
+        f'<option value="{value}"{" selected" if values.get("format", "xlsx") == value else ""}>{label}</option>'
+        for value, label in (("xlsx", "Excel workbook (.xlsx)"), ("csv", "CSV (.csv)"))
+    )
+    body = f"""
+<section class="card">
+  <h1>Start from a class</h1>
+  <p class="lead">Give the class IDs; the page reads their enrolments from {h(frame.target)} (nothing is written)
+  and hands you a workbook with one row per student and unit (or module). Fill in what changes, then upload it.</p>
+  {refusal}
+  <form method="post" action="/export" id="export-form">
+    <div class="settings-fields">
+      <div class="setting"><label for="export-kind">Sheet kind</label>
+        <select id="export-kind" name="kind">{kinds}</select></div>
+      <div class="setting"><label for="classes">Class IDs</label>
+        <input id="classes" name="classes" value="{h(values.get("classes", ""))}" required
+          placeholder="31001, 31002" aria-describedby="classes-hint">
+        <span class="muted small" id="classes-hint">separated by commas or spaces</span></div>
+      <div class="setting"><label for="export-format">File</label>
+        <select id="export-format" name="format">{formats}</select></div>
+    </div>
+    <div class="settings-fields">
+      <div class="setting"><label><input type="checkbox" name="open_only" id="open_only"{checked}>
+        Units: only those without a final outcome yet</label></div>
+      <div class="setting"><label for="export-statuses">Module statuses to match (modules)</label>
+        <input id="export-statuses" name="module_statuses" value="{h(values.get("module_statuses", ""))}"
+          placeholder="{h(DEFAULT_MODULE_STATUSES)}"></div>
+    </div>
+    <button type="submit" class="primary" id="export-button">Export</button>
+  </form>
+</section>"""
+    return layout(frame, "Start from a class", body)
+
+
+def exported_page(frame: Frame, exported: Exported, ids: Sequence[int], download: str) -> str:
+    classes = f"class {ids[0]}" if len(set(ids)) == 1 else f"{len(set(ids))} classes"
+    notes = []
+    if exported.left_out:
+        notes.append(f"Left out {exported.left_out} units that already hold a final outcome.")
+    notes += [f"Class {class_id}: no enrolments found; check the class ID." for class_id in exported.empty_classes]
+    shown = "".join(f"<li>{h(note)}</li>" for note in notes)
+    body = f"""
+<section class="card">
+  <h1>Exported {len(exported.rows)} rows of {h(classes)}</h1>
+  <p class="meta">{h(KIND_NAMES.get(exported.kind, exported.kind))}, read from {h(frame.target)}; nothing was
+    written.</p>
+  {f'<ul class="notice warn" id="export-notes">{shown}</ul>' if shown else ""}
+  <p class="actions"><a class="button" id="export-download" href="{h(download)}" download>Download
+    {h(download.rsplit("/", 1)[-1])}</a> <a class="button" href="/">Upload it when filled in</a>
+    <a class="button" href="/export">Export other classes</a></p>
+  <p class="muted">Uploaded untouched, it checks valid and plans no change: only what you fill in is sent.</p>
+</section>"""
+    return layout(frame, "Exported", body)
