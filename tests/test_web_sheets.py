@@ -123,7 +123,7 @@ def test_a_sheet_over_the_row_limit_is_refused_before_it_is_read(tmp_path: Path,
 
     assert "Check: small.csv" in small.text
     assert "big.csv has 56 rows; the page takes at most 40" in big.text
-    assert "batchupdate run" in big.text
+    assert "Split it into sheets of at most 40 rows" in big.text
 
 
 def test_rows_are_counted_from_the_workbook_xml(tmp_path: Path) -> None:

@@ -30,7 +30,7 @@ PASSWORD_VARIABLE = "BATCHUPDATE_WEB_PASSWORD"
     default=100_000,
     show_default=True,
     type=click.IntRange(1),
-    help="Largest sheet the page takes, in rows (counted before the sheet is read); the CLI has no limit.",
+    help="Largest sheet the page takes, in rows (counted before the sheet is read, to bound the memory).",
 )
 @click.option(
     "--public-url",

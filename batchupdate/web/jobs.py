@@ -418,8 +418,8 @@ def check_sheet(store: Store, upload: Upload, max_rows: int) -> Upload:
         if rows > max_rows + 1:  # the header row
             where = f"its worksheet {name!r}" if len(checked.worksheets) > 1 else upload.name
             raise InputError(
-                f"{where} has {rows - 1:,} rows; the page takes at most {max_rows:,}. Split it into smaller "
-                "sheets, or run it with the command line (batchupdate run), which has no such limit"
+                f"{where} has {rows - 1:,} rows; the page takes at most {max_rows:,}. Split it into sheets of "
+                f"at most {max_rows:,} rows and upload each"
             )
         if len(checked.worksheets) > 1:  # which of them holds a header row, for the picker
             checked.fitting = tuple(sheet.name for sheet in worksheets(upload.path) if sheet.fits)
