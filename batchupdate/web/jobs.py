@@ -33,7 +33,7 @@ from batchupdate.columns import HeaderQuestions
 from batchupdate.config import Connection
 from batchupdate.errors import InputError
 from batchupdate.pacing import DEFAULT_CONCURRENCY
-from batchupdate.pipeline import CHECK, PLAN, RUN, Job, Report, read_job
+from batchupdate.pipeline import CHECK, PLAN, RUN, Job, read_job
 from batchupdate.progress import Progress
 from batchupdate.results import RowResult, read_results
 from batchupdate.session import run_job
@@ -642,7 +642,6 @@ class Registry:
         web_job.task = asyncio.get_running_loop().create_task(self._run(web_job), name=f"web-{web_job.id}")
 
     async def _run(self, web_job: WebJob) -> None:
-        report: Report | None = None
         try:
             report = await run_job(
                 web_job.job(),
