@@ -70,8 +70,7 @@ def kill(process: subprocess.Popen[bytes]) -> None:
 
 
 def client_for(port: int) -> httpx.Client:
-    url = f"http://127.0.0.1:{port}"
-    return httpx.Client(base_url=url, headers={"origin": url}, follow_redirects=True, timeout=30)
+    return client_for_url(f"http://127.0.0.1:{port}")
 
 
 def wait_until(check: Callable[[], bool], timeout: float = 60.0) -> None:
@@ -152,3 +151,31 @@ def test_every_past_job_is_listed_after_a_restart_50_a_page(sandbox: RunningSand
     newest = first.split('<tr data-job="')[1]
     assert "interrupted" in newest, "the job that was running when the server stopped"
     assert "<b>58</b> updated" in first.split('<tr data-job="')[2] and "sha256 abababababab" in newest
+
+
+def test_a_plan_cut_short_by_a_restart_is_planned_again_by_resume(sandbox: RunningSandbox, tmp_path: Path) -> None:
+    data_dir = tmp_path / "web-data"
+    config = WebConfig(data_dir=data_dir, rate="200")
+    with serving(create_app(config, connection_to(sandbox))) as url, client_for_url(url) as web:
+        checked = upload(web, mixed_unit_sheet(tmp_path / "term.csv")).url.path
+        plan = web.post(f"{checked}/plan", follow_redirects=False).headers["location"]
+        wait_for(web, plan)
+    store = Store(data_dir / "web.sqlite3")
+    (cut_short,) = [job for job in store.jobs() if job.id == plan.removeprefix("/jobs/")]
+    cut_short.state, cut_short.counts, cut_short.done = RUNNING, {"would-update": 3}, 3  # as a crash would leave it
+    store.save_job(cut_short)
+
+    with serving(create_app(config, connection_to(sandbox))) as url, client_for_url(url) as web:
+        interrupted = web.get(plan).text
+        assert "This plan was interrupted" in interrupted and 'id="apply-button"' not in interrupted
+        web.post(f"{plan}/resume")
+        status = wait_for(web, plan)
+        page = web.get(plan).text
+
+    assert status["state"] == "done" and status["counts"]["would-update"] == 23
+    assert 'id="apply-button"' in page
+    assert sandbox.stats.count(*UNIT_PUT) == 0
+
+
+def client_for_url(url: str) -> httpx.Client:
+    return httpx.Client(base_url=url, headers={"origin": url}, follow_redirects=True, timeout=30)
