@@ -12,10 +12,12 @@ from click.testing import CliRunner
 from batchupdate.cli import main
 from batchupdate.kinds import known_headers
 from batchupdate.results import ResultsWriter, RowResult, read_results
+from batchupdate.sandbox import SANDBOX_API_TOKEN, SANDBOX_WS_TOKEN, RunningSandbox
 from batchupdate.sheet import read_sheet, worksheets
 from batchupdate.status import Status
 from batchupdate.templates import write_template
 from batchupdate.workbook import INSTRUCTIONS, FillIn, outcome_value, write_workbook
+from tests.conftest import read_results as read_results_workbook
 
 UNIT_HEADERS = ["contact_id", "student_name", "class_id", "class_name", "unit_code", "unit_name"]
 UNIT_HEADERS += ["outcome", "start_date", "end_date"]
@@ -189,3 +191,34 @@ def test_unknown_extensions_are_refused_in_one_line(args: list[str], message: st
         lines = result.stderr.strip().splitlines()
         assert len(lines) == 1 and message in lines[0], result.stderr
         assert not Path("u.ods").exists() and not Path("r.ods").exists()
+
+
+def test_only_failed_and_undo_work_from_a_results_workbook(
+    sandbox: RunningSandbox, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    env = {"AXCELERATE_URL": sandbox.url, "AXCELERATE_API_TOKEN": SANDBOX_API_TOKEN}
+    env["AXCELERATE_WS_TOKEN"] = SANDBOX_WS_TOKEN
+    runner = CliRunner()
+    store = sandbox.store
+    enrolments = store.program_enrolments(contact_id=None, class_id=31002, program_id=None, offset=0, limit=1000)
+    unit = next(u for u in store.unit_enrolments_of([e.enrol_id for e in enrolments]) if u.outcome_code != "30")
+    Path("term4.csv").write_text(
+        "contact_id,class_id,unit_code,outcome\n"
+        f"{unit.contact_id},31002,{unit.unit_code},CNA\n"
+        f"{unit.contact_id},31002,ZZZ999,C\n"  # no such unit: failed
+    )
+    first = runner.invoke(main, ["run", "term4.csv", "--results", "term4.results.xlsx", "--no-progress"], env=env)
+    assert first.exit_code == 1, first.output
+    assert store.unit_enrolment(unit.contact_id, 31002, unit.unit_id)["outcome_code"] == "30"
+
+    again = runner.invoke(main, ["run", "term4.results.xlsx", "--only", "failed", "--no-progress"], env=env)
+    assert again.exit_code == 1, again.output
+    rerun = read_results_workbook(tmp_path / "term4.results.results.xlsx")
+    assert [(line["row"], line["status"]) for line in rerun] == [("3", "failed")]  # the original line, kept
+
+    undone = runner.invoke(main, ["undo", "term4.results.xlsx"], env=env)
+    assert undone.exit_code == 0, undone.output
+    applied = runner.invoke(main, ["run", "term4.results.undo.csv", "--no-progress"], env=env)
+    assert applied.exit_code == 0, applied.output
+    assert store.unit_enrolment(unit.contact_id, 31002, unit.unit_id)["outcome_code"] == unit.outcome_code
