@@ -123,6 +123,7 @@ def write_results(path: Path) -> None:
         (RowResult(0, 2, Status.UPDATED, found={"before_outcome": "30"}), ["700001", "=SUM(A1)"]),
         (RowResult(1, 3, Status.FAILED, "not enrolled"), ["700002", "bell\x07 and tab\t"]),
         (RowResult(2, 4, Status.UNCHANGED), ["700003", "+61 400 000 000"]),
+        (RowResult(3, 5, Status.UNCHANGED), ["700004", "'=quoted"]),
     ]
     for result, cells in reversed(lines):  # rows finish in any order; the file is in input order
         writer.add(result, cells)
@@ -145,9 +146,10 @@ def test_a_results_workbook_is_text_in_input_order_with_status_colours(tmp_path:
         "changes",
         "before_outcome",
     ]
-    assert [sheet.cell(row=n, column=4).value for n in (2, 3, 4)] == ["updated", "failed", "unchanged"]
+    assert [sheet.cell(row=n, column=4).value for n in (2, 3, 4, 5)] == ["updated", "failed", "unchanged", "unchanged"]
     assert all(cell.data_type == "s" for row in sheet.iter_rows(min_row=2) for cell in row if cell.value is not None)
     assert sheet["D2"].fill.fgColor.rgb.endswith("C6EFCE") and sheet["D3"].fill.fgColor.rgb.endswith("FFC7CE")
+    assert [sheet["B2"].value, sheet["B4"].value] == ["=SUM(A1)", "+61 400 000 000"]  # text as typed, no guard
 
 
 def test_the_one_results_reader_reads_a_results_workbook_back_exactly(tmp_path: Path) -> None:
@@ -159,11 +161,13 @@ def test_the_one_results_reader_reads_a_results_workbook_back_exactly(tmp_path: 
         (2, "updated", ""),
         (3, "failed", "not enrolled"),
         (4, "unchanged", ""),
+        (5, "unchanged", ""),
     ]
     assert [line.inputs for line in lines] == [
         ("700001", "=SUM(A1)"),
         ("700002", "bell\x07 and tab\t"),
         ("700003", "+61 400 000 000"),
+        ("700004", "'=quoted"),
     ]
     assert lines[0].found == {"beforeoutcome": "30"}
     failed = results.input_sheet(frozenset({"failed"}))
