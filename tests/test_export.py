@@ -261,3 +261,25 @@ def test_nightly_applies_an_edited_export_and_a_workbook_whose_first_worksheet_i
     assert [fields["competent"] for fields in puts] == ["30"]  # one write; the second sheet finds it done
     archived = sorted(path.name for path in (inbox / "archive").rglob("*.results.*"))
     assert archived == ["cohort2.results.csv", "term4.results.csv"]
+
+
+def test_the_library_call_writes_an_export_into_a_buffer_for_a_download(sandbox: RunningSandbox) -> None:
+    import asyncio
+    import io
+
+    from batchupdate.config import Connection
+    from batchupdate.export import export_workbook
+    from batchupdate.session import open_api
+
+    connection = Connection(sandbox.url, SANDBOX_API_TOKEN, SANDBOX_WS_TOKEN, sandbox=True)
+
+    async def export(buffer: io.BytesIO) -> int:
+        async with open_api(connection) as api:
+            exported = await export_workbook("modules", [32001], api, buffer, statuses=["Enrolled", "In Progress"])
+            return len(exported.rows)
+
+    buffer = io.BytesIO()
+    rows = asyncio.run(export(buffer))
+    book = openpyxl.load_workbook(io.BytesIO(buffer.getvalue()))
+    assert book.sheetnames == ["modules", "Instructions"]
+    assert book["modules"].max_row == rows + 1 > 10
