@@ -397,15 +397,17 @@ async def apply_row(
             except RejectedError as exc:
                 # A refusal does not prove nothing was written (aXcelerate has answered 400 to applied writes),
                 # and a 2xx that does not say it was applied does not prove it was (UnprovenWriteError).
-                maybe_written = True
-                settled = await _settle(kind, row, target, api)
+                maybe_written, unreadable = True, list[str]()
+                settled = await _settle(kind, row, target, api, unreadable)
                 if settled is True:
                     if isinstance(exc, UnprovenWriteError):
                         api.write_proof.confirmed(exc.reply)
                     return result(Status.UPDATED)
+                if isinstance(exc, UnprovenWriteError) and settled is False:
+                    reread = "re-reading shows aXcelerate does not hold the change; try the row again later"
+                    return result(Status.FAILED, f"{describe_error(exc)}, and {reread}")
                 if isinstance(exc, UnprovenWriteError):
-                    reread = "re-reading shows aXcelerate does not hold the change" if settled is False else UNSETTLED
-                    return result(Status.FAILED, f"{describe_error(exc)}, and {reread}; try the row again later")
+                    return result(Status.FAILED, f"{describe_error(exc)}, and {unreadable[0]}: {UNSETTLED}")
                 return result(Status.FAILED, describe_error(exc))
             except RetriableApiError as exc:
                 return result(Status.FAILED, f"{describe_error(exc)}; try the row again later")
@@ -434,11 +436,14 @@ async def apply_row(
 UNSETTLED = "whether the change was applied is unknown; run the row again to settle it"
 
 
-async def _settle(kind: Kind[Any], row: Row, target: Any, api: Api) -> bool | None:
-    """True when the record now holds what the row asks, False when not, None when it cannot be read."""
+async def _settle(kind: Kind[Any], row: Row, target: Any, api: Api, unreadable: list[str] | None = None) -> bool | None:
+    """True when the record now holds what the row asks, False when not, None when it cannot be read (why: in
+    ``unreadable``)."""
     try:
         current = await kind.reread(api, row, target)
     except (RejectedError, RetriableApiError, ValueError) as exc:
         log.warning("row %d: could not re-read the record: %s", row.line, exc)
+        if unreadable is not None:
+            unreadable.append(f"re-reading could not tell ({exc})")
         return None
     return current is not None and not kind.compare(row, current)

@@ -19,7 +19,6 @@ RESULT_COLUMNS = [
     "status",
     "error",
     "changes",
-    "student_name",
     "resolved_unit_id",
     "unit_enrolment_id",
     "before_outcome",

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import click
 
-from batchupdate.cli import export, files, nightly, sandbox, sheets, web
+from batchupdate.cli import doctor, export, files, nightly, sandbox, sheets, web
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -27,5 +27,6 @@ for command in (
     nightly.nightly,
     web.web,
     sandbox.sandbox,
+    doctor.doctor,
 ):
     main.add_command(command)

@@ -138,13 +138,13 @@ class ReportAnswer:
     def complete(self) -> bool:
         return self.count is not None and len({m.module_enrolment_id for m in self.modules}) == self.count
 
-    def shortfall(self) -> str:
+    def shortfall(self, asked: str = "this student alone") -> str:
         held = len({m.module_enrolment_id for m in self.modules})
         if self.count is None:
             return f"the module report gave {held} rows and no COUNT, so it cannot be known to be complete"
         return (
             f"the module report gave {held} of the {self.count} module enrolments it counted (COUNT), "
-            "even asked for this student alone"
+            f"even asked for {asked}"
         )
 
 
@@ -202,8 +202,8 @@ class Modules:
         # export's rows that nobody filled in), never invalid.
         DATES_IN_ORDER,
     )
+    # No student_name column: exported sheets carry one as a note, and a results file must not hold two.
     result_columns: tuple[str, ...] = (
-        "student_name",
         "resolved_module_enrolment_id",
         "enrol_id",
         "before_access",
@@ -282,6 +282,11 @@ class Modules:
             await asyncio.gather(*(self._hold_classes(api, part, found) for part in _split(classes, answer)))
             return
         contacts = await class_contacts(api, classes[0])
+        if not contacts:
+            raise RejectedError(
+                f"could not read class {classes[0]}'s modules completely: "
+                f"{answer.shortfall(f'class {classes[0]} alone')}, and the class lists no students to ask one by one"
+            )
         errors: dict[int, str] = {}
         await self._read_complete(api, contacts, classes, found, errors)
         if errors:
@@ -405,7 +410,12 @@ class Modules:
         answer = await self._report(api, [target.contact_id], [target.class_id])
         if not answer.complete:
             raise ValueError(answer.shortfall())
-        return next((m for m in answer.modules if m.module_enrolment_id == target.module_enrolment_id), None)
+        current = next((m for m in answer.modules if m.module_enrolment_id == target.module_enrolment_id), None)
+        unknown_access = current is not None and current.access is None and row["access"] is not None
+        if current is not None and unknown_access and all(c.column == "access" for c in self.compare(row, current)):
+            # Everything else holds; the access override is what the report cannot show.
+            raise ValueError("the module report shows no access override, so the new access cannot be read back")
+        return current
 
     def restore(self, column: str, before: str) -> str | None:
         if column == "access":
@@ -416,7 +426,7 @@ class Modules:
         if target is None:
             return {}
         return {
-            "student_name": target.student_name,
+            "student_name": target.student_name,  # for the plan table; not a results column
             "resolved_module_enrolment_id": str(target.module_enrolment_id),
             "enrol_id": str(target.enrol_id),
             "before_access": UNKNOWN if target.access is None else ACCESS_SHOWN[target.access],

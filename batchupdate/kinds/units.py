@@ -140,8 +140,8 @@ class Units:
         # export's rows that nobody filled in), never invalid.
         DATES_IN_ORDER,
     )
+    # No student_name column: exported sheets carry one as a note, and a results file must not hold two.
     result_columns: tuple[str, ...] = (
-        "student_name",
         "resolved_unit_id",
         "unit_enrolment_id",
         "before_outcome",
@@ -169,19 +169,32 @@ class Units:
             raise InputError("--module-status is for modules sheets; this is a units sheet")
 
     async def resolve(self, api: Api, rows: Sequence[Row]) -> dict[int, UnitEnrolment | Unresolved]:
-        contacts_by_class: dict[int, set[int]] = defaultdict(set)
+        by_class: dict[int, list[Row]] = defaultdict(list)
         for row in rows:
-            contacts_by_class[row["class_id"]].add(row["contact_id"])
-        listed_classes = {
-            class_id: contacts
-            for class_id, contacts in contacts_by_class.items()
-            if len(contacts) >= CLASS_LISTING_THRESHOLD
+            by_class[row["class_id"]].append(row)
+        listed = [c for c, class_rows in by_class.items() if len(_contacts(class_rows)) >= CLASS_LISTING_THRESHOLD]
+        # The first listed class alone, settled to the end: what it shows decides how the rest are read.
+        first = {class_id: by_class[class_id] for class_id in listed[:1]}
+        rest = {class_id: class_rows for class_id, class_rows in by_class.items() if class_id not in first}
+        resolved: dict[int, UnitEnrolment | Unresolved] = {}
+        for classes in (first, rest):
+            resolved.update(await self._resolve_classes(api, classes))
+        return {row.index: resolved[row.index] for row in rows}
+
+    async def _resolve_classes(
+        self, api: Api, by_class: Mapping[int, Sequence[Row]]
+    ) -> dict[int, UnitEnrolment | Unresolved]:
+        to_list = {
+            class_id: _contacts(class_rows)
+            for class_id, class_rows in by_class.items()
+            if len(_contacts(class_rows)) >= CLASS_LISTING_THRESHOLD
         }
         errors: dict[tuple[int, int], str] = {}
-        listed = await self._list_classes(api, listed_classes, errors)
+        listed = await self._list_classes(api, to_list, errors)
         # A listing is trusted only for the unit it shows; anything else is asked per student (documented).
         resolved: dict[int, UnitEnrolment | Unresolved] = {}
         ask: set[tuple[int, int]] = set()
+        rows = [row for class_rows in by_class.values() for row in class_rows]
         for row in rows:
             pair = (row["contact_id"], row["class_id"])
             if pair in errors:
@@ -192,8 +205,8 @@ class Units:
             else:
                 ask.add(pair)
         answered = await self._read_students(api, ask, errors)
-        for (contact_id, class_id), units in answered.items():
-            if units and (contact_id, class_id) in listed and not listed[(contact_id, class_id)]:
+        for pair, units in answered.items():
+            if units and pair in listed and not listed[pair]:
                 self.listings_carry_units = False  # the listing showed none where the student has units
         return {
             row.index: resolved[row.index] if row.index in resolved else self._match(row, answered, errors)
@@ -329,7 +342,7 @@ class Units:
         if target is None:
             return {}
         return {
-            "student_name": target.student_name,
+            "student_name": target.student_name,  # for the plan table; not a results column
             "resolved_unit_id": str(target.unit_id),
             "unit_enrolment_id": str(target.unit_enrolment_id or ""),
             "before_outcome": target.outcome or "",
@@ -401,6 +414,10 @@ async def _list_class(api: Api, class_id: int, contacts: set[int] | None) -> Cla
         if len(page) < PAGE_SIZE or (contacts is not None and contacts <= seen):
             return listing
         offset += PAGE_SIZE
+
+
+def _contacts(rows: Sequence[Row]) -> set[int]:
+    return {row["contact_id"] for row in rows}
 
 
 async def class_contacts(api: Api, class_id: int) -> list[int]:
