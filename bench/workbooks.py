@@ -29,6 +29,7 @@ from tests.fakes import write_xlsx_bomb  # noqa: E402
 
 ROWS = 100_000
 BOMB_BYTES = 3 * 2**30  # 3 GB of XML inside the zip
+HUGE_CELL_BYTES = 50 * 2**20
 CLASSES, STUDENTS, UNITS = 50, 100, 4
 START, END = "<!-- workbooks: python bench/workbooks.py -->", "<!-- /workbooks -->"
 
@@ -131,6 +132,18 @@ def main() -> None:
             (
                 f"`check` of a {bomb.stat().st_size / 2**20:.1f} MB .xlsx that expands to "
                 f"{BOMB_BYTES / 2**30:.0f} GB of XML",
+                f'exit 2 in {measured.seconds:.2f} s, peak memory {measured.peak_mb:.0f} MB: "{message}"',
+                "one line, under 500 MB",
+            )
+        )
+        huge = work / "huge-cell.xlsx"
+        write_xlsx_bomb(huge, HUGE_CELL_BYTES)  # one 50 MB cell in row 2: no bomb by size, refused by its cell
+        measured = check(huge, work, expect=2)
+        message = measured.output.strip().splitlines()[-1]
+        lines.append(
+            (
+                f"`check` of a .xlsx ({huge.stat().st_size / 2**10:.0f} KB) with a {HUGE_CELL_BYTES // 2**20} MB cell in "
+                "row 2",
                 f'exit 2 in {measured.seconds:.2f} s, peak memory {measured.peak_mb:.0f} MB: "{message}"',
                 "one line, under 500 MB",
             )
