@@ -166,7 +166,11 @@ def write_results_workbook(path: Path, headers: Sequence[str], lines: Sequence[S
     widths = [len(header) for header in headers]
 
     def cell(text: str) -> WriteOnlyCell:
-        written = WriteOnlyCell(sheet, value=xml_safe(text) if text else None)
+        # A text cell is never calculated, so the CSV's formula guard (') is dropped: "+61 4..." shows as typed.
+        # Only a text that itself starts with ' keeps the guarded form, so reading it back gives it exactly.
+        raw = unneutralise(text)
+        shown = text if isinstance(raw, str) and raw.startswith("'") else raw
+        written = WriteOnlyCell(sheet, value=xml_safe(str(shown)) if text else None)
         written.data_type = "s"  # text even when it starts with "=": a results file never calculates
         return written
 
