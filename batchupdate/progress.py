@@ -26,6 +26,9 @@ class Progress:
     def advance(self, result: RowResult) -> None:
         """One more row decided, and how (its line is already in the results file)."""
 
+    def waiting(self, seconds: float, reason: str) -> None:
+        """The run is about to wait this long before going on, and why (shown when the wait is long)."""
+
     def confirm(self, writes: Sequence[Planned]) -> bool:
         """Whether to send these writes: asked once, after the lookups and before the first write of a run."""
         return True

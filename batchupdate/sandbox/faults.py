@@ -1,11 +1,12 @@
 """What makes the sandbox behave like a busy remote API: counters, rate limit, latency, injected faults."""
 
+import asyncio
 import math
 import random
 import threading
 import time
 from collections import Counter, deque
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from email.utils import formatdate
 
@@ -116,3 +117,18 @@ class FaultInjector:
         if roll < self._settings.fail_before_write + self._settings.fail_after_write:
             return Fault(status, after_write=True)
         return None
+
+
+# --- Hostile-world faults: a server that echoes secrets, a write that lands late ----------------------------
+
+
+def echoed_headers_page(headers: Mapping[str, str]) -> str:
+    """A ColdFusion-style debug page quoting every request header, as a misconfigured server or proxy sends."""
+    cells = "".join(f"<tr><td>{name}</td><td>{value}</td></tr>" for name, value in headers.items())
+    return f"Element REQUEST is undefined. <table><caption>Request headers</caption>{cells}</table>"
+
+
+async def land_late(settings: SandboxSettings) -> None:
+    """Hold a write for ``late_landing`` seconds before applying it, even if the client has gone by then."""
+    if settings.late_landing:
+        await asyncio.sleep(settings.late_landing)
