@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import logging
+import sqlite3
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -23,6 +24,8 @@ from batchupdate.errors import (
     RejectedError,
     RetriableApiError,
     RunAbortedError,
+    StoppedError,
+    describe_os_error,
 )
 from batchupdate.exits import Exit
 from batchupdate.journal import DONE, Entry, Journal, Written, record_key, row_hash
@@ -205,7 +208,7 @@ async def _execute(
     except RunAbortedError as exc:
         aborted = str(exc)
     except asyncio.CancelledError:
-        aborted = INTERRUPTED
+        aborted = _interrupted()
     journal = Journal.open(job.results_path) if job.mode == RUN else None
     try:
         earlier = journal.entries() if journal else {}
@@ -217,7 +220,7 @@ async def _execute(
     record = Recorder(sheet, kind.name, None, journal, progress)
     settled, rows, in_flight = record.sort_out(validation.rows, earlier)
     writer: ResultsWriter | None = None
-    if job.mode != CHECK:
+    if job.mode != CHECK or job.results is not None:  # check writes one only when asked
         if not _vouched_for(job.results_path, settled):
             # Its updated rows are not all this run's to write again: keep them, and their before-values.
             report.kept_previous = keep_previous(job.results_path, now())
@@ -232,6 +235,10 @@ async def _execute(
     report.resumed = len(settled)
     if earlier or written:
         log.info("resuming: %d rows already decided, %d caught mid-write", len(settled), len(in_flight))
+    written_out = False  # the results file written whole: only then may a finished run's journal go
+    if job.mode == CHECK:  # check reports the rows that passed as "valid"
+        for row in validation.rows:
+            record(RowResult(row.index, row.line, Status.VALID))
     try:
         if sends and api is not None and aborted is None and rows:
             await _wait_for_writes_in_flight(written, api, progress, now, sleep)
@@ -239,24 +246,44 @@ async def _execute(
     except RunAbortedError as exc:
         aborted = str(exc)
     except asyncio.CancelledError:  # Ctrl-C: asyncio.run cancels the run; end it cleanly instead
-        aborted = INTERRUPTED
+        aborted = _interrupted()
+    except (OSError, sqlite3.Error) as exc:  # this machine, not aXcelerate: a full disk, a file taken away
+        aborted = _machine_failure(exc)
     finally:
-        if aborted is not None:
-            report.aborted = aborted
-            log.error("run stopped: %s", aborted)
-            record.not_reached(rows, aborted)
-        if api is not None:
-            report.requests = dict(api.sent)
-        if writer is not None:
-            writer.finish()
-        if journal is not None:
-            journal.finish(complete=aborted is None and len(record.decided) == len(sheet))
+        try:
+            if aborted is not None:
+                report.aborted = aborted
+                log.error("run stopped: %s", aborted)
+                record.not_reached(rows, aborted)
+            if api is not None:
+                report.requests = dict(api.sent)
+            if writer is not None:
+                writer.finish()
+            written_out = True
+        except (OSError, sqlite3.Error) as exc:
+            raise StoppedError(f"{_machine_failure(exc)}; the journal keeps what was done") from exc
+        finally:
+            if writer is not None:
+                writer.close()
+            if journal is not None:
+                journal.finish(complete=written_out and aborted is None and len(record.decided) == len(sheet))
     report.results = [record.decided[index] for index in sorted(record.decided)]
-    if job.mode == CHECK:  # check reports the rows that passed as "valid"
-        report.results.extend(RowResult(row.index, row.line, Status.VALID) for row in validation.rows)
-        report.results.sort(key=lambda result: result.index)
     report.seconds = clock() - started
     return report
+
+
+def _machine_failure(exc: OSError | sqlite3.Error) -> str:
+    if isinstance(exc, OSError):
+        return describe_os_error(exc)
+    return f"the run's journal could not be written ({exc}); free some disk space, then run the same command again"
+
+
+def _interrupted() -> str:
+    """The cause of a run stopped by Ctrl-C; the task goes on (uncancelled) to write its results and close."""
+    task = asyncio.current_task()
+    if task is not None:
+        task.uncancel()
+    return INTERRUPTED
 
 
 def _vouched_for(results: Path, settled: Sequence[RowResult]) -> bool:
@@ -318,7 +345,7 @@ class Recorder:
             self.writer.add(result, self._cells(result.index))
         if self.journal is not None and durable:
             self.journal.done(result, row_hash(self._cells(result.index)), self.records.get(result.index))
-        log.info("row %d: %s %s", result.line, result.status, result.error)
+        log.info("%s row %d: %s %s", self.sheet.path.name, result.line, result.status, result.error)
         self.progress.advance(result)
 
     def writing(self, row: Row, result: RowResult, key: Sequence[object], sent_at: float) -> None:
