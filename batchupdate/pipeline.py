@@ -9,7 +9,10 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import logging
+import signal
 import sqlite3
+import sys
+import threading
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -242,7 +245,12 @@ async def _execute(
     try:
         if sends and api is not None and aborted is None and rows:
             await _wait_for_writes_in_flight(written, api, progress, now, sleep)
-            report.planned, report.declined = await _resolve_and_apply(job, kind, rows, api, record, written)
+            with Interrupts(progress) as interrupts:
+                report.planned, report.declined = await _resolve_and_apply(
+                    job, kind, rows, api, record, written, interrupts
+                )
+            if interrupts.stopping:
+                aborted = INTERRUPTED
     except RunAbortedError as exc:
         aborted = str(exc)
     except asyncio.CancelledError:  # Ctrl-C: asyncio.run cancels the run; end it cleanly instead
@@ -327,6 +335,40 @@ async def _wait_for_writes_in_flight(
         await sleep(wait)
 
 
+class Interrupts:
+    """Ctrl-C while writes are on their way: start no more, let those sent be answered; a second Ctrl-C (or one
+    before the writes) stops at once. Either way the run ends cleanly with the rows not reached marked.
+
+    Only in the main thread (where Python delivers signals); elsewhere Ctrl-C cancels the run as asyncio does.
+    """
+
+    STOPPING = "stopping after the writes already on their way are answered; press Ctrl-C again to stop at once"
+
+    def __init__(self, progress: Progress) -> None:
+        self.progress = progress
+        self.writing = False  # the writes have started
+        self.stopping = False  # asked to stop once those on their way are answered
+        self._previous: Any = None
+
+    def __enter__(self) -> Interrupts:
+        if threading.current_thread() is threading.main_thread() and sys.platform != "win32":
+            loop, task = asyncio.get_running_loop(), asyncio.current_task()
+
+            def on_interrupt(signum: int, frame: object) -> None:
+                if self.writing and not self.stopping:
+                    self.stopping = True
+                    loop.call_soon_threadsafe(self.progress.notice, self.STOPPING)
+                elif task is not None:
+                    loop.call_soon_threadsafe(task.cancel)
+
+            self._previous = signal.signal(signal.SIGINT, on_interrupt)
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        if self._previous is not None:
+            signal.signal(signal.SIGINT, self._previous)
+
+
 class Recorder:
     """Every decided row goes through here: to the report, the results file, the journal and the progress bar."""
 
@@ -392,7 +434,13 @@ class Recorder:
 
 
 async def _resolve_and_apply(
-    job: Job, kind: Kind[Any], rows: Sequence[Row], api: Api, record: Recorder, written: Mapping[str, Written]
+    job: Job,
+    kind: Kind[Any],
+    rows: Sequence[Row],
+    api: Api,
+    record: Recorder,
+    written: Mapping[str, Written],
+    interrupts: Interrupts,
 ) -> tuple[list[Planned], bool]:
     """Resolve, compare, and write what changes (after the confirmation, when one is asked for).
 
@@ -449,7 +497,8 @@ async def _resolve_and_apply(
             # Not durable: a later run of the same results file should try these rows, not repeat "skipped".
             record(RowResult(row.index, row.line, Status.SKIPPED, NOT_CONFIRMED, changes, found), durable=False)
         return planned, True
-    await _apply_all(kind, pending, api, record)
+    interrupts.writing = True
+    await _apply_all(kind, pending, api, record, lambda: interrupts.stopping)
     return planned, False
 
 
@@ -458,7 +507,11 @@ def _planned(kind: Kind[Any], row: Row, changes: Sequence[Change], found: Mappin
 
 
 async def _apply_all(
-    kind: Kind[Any], pending: Sequence[tuple[Row, Any, Mapping[str, str]]], api: Api, record: Recorder
+    kind: Kind[Any],
+    pending: Sequence[tuple[Row, Any, Mapping[str, str]]],
+    api: Api,
+    record: Recorder,
+    stopping: Callable[[], bool] = lambda: False,
 ) -> None:
     queue: asyncio.Queue[tuple[Row, Any, Mapping[str, str]]] = asyncio.Queue()
     for item in pending:
@@ -466,7 +519,7 @@ async def _apply_all(
     aborted: list[RunAbortedError] = []
 
     async def worker() -> None:
-        while not aborted and not queue.empty():
+        while not aborted and not queue.empty() and not stopping():
             row, target, found = queue.get_nowait()
             try:
                 record(await apply_row(kind, row, target, api, record.writing, found))

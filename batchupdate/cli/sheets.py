@@ -202,6 +202,11 @@ class _Bar(Progress):
             click.echo("", err=True)
             return False
 
+    def notice(self, message: str) -> None:
+        if self.bar is not None:
+            self.bar.clear()
+        click.echo(message, err=True)
+
     def start(self, total: int) -> None:
         if self.enabled:
             from tqdm import tqdm
