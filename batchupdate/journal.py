@@ -204,9 +204,9 @@ class Journal:
 def _unusable(path: Path, exc: Exception) -> JournalError:
     """The one sentence for a journal that cannot be used: which file, and the safe fix."""
     folder = path.parent
-    if not os.access(folder, os.W_OK):
+    if not os.access(folder, os.W_OK) or "unable to open" in str(exc):
         return JournalError(
-            f"cannot write the run's journal {path} ({exc}): the folder {folder} is read-only; "
+            f"cannot write the run's journal {path} ({exc}): the folder {folder} seems read-only; "
             "give --results a path in a folder you can write"
         )
     return JournalError(

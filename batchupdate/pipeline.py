@@ -172,6 +172,9 @@ async def execute(
     """
     if job.results is not None and _same_file(job.results, job.sheet):
         raise InputError(f"the results file would overwrite your sheet {job.sheet.name}; pick another --results path")
+    if job.results is not None and job.results.is_dir():
+        example = job.results / default_results_path(job.sheet).name
+        raise InputError(f"--results {job.results} is a folder; give a file in it, e.g. {example}")
     if job.mode == CHECK:
         return await _execute(job, api, progress, now, clock, sleep)
     target = str(api.http.base_url) if api is not None else ""

@@ -20,10 +20,11 @@ class _JsonOnMisuse(click.Command):
     """A nightly command line that cannot even be parsed still gets its one JSON line on stdout."""
 
     def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        given = list(args)  # click consumes the list it parses
         try:
             return super().parse_args(ctx, args)
         except click.UsageError as exc:
-            inbox = next((arg for arg in args if not arg.startswith("-")), "")
+            inbox = next((arg for arg in given if not arg.startswith("-")), "")
             click.echo(json.dumps({"inbox": inbox, "error": exc.format_message(), "exit": int(Exit.USAGE)}))
             raise
 
