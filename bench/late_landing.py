@@ -66,7 +66,8 @@ def one_scenario(options: argparse.Namespace) -> tuple[int, int, float]:
             resume_seconds = time.monotonic() - started
             time.sleep(options.late + 1.0)  # every held write has landed by now
             puts = Counter(
-                (params["contactid"], params["instanceid"]) for method, path, params in sandbox.stats.log
+                (params["contactid"], params["instanceid"])
+                for method, path, params in sandbox.stats.log
                 if (method, path) == PUT
             )
             return sum(1 for count in puts.values() if count > 1), sum(puts.values()), resume_seconds

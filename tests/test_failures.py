@@ -174,3 +174,19 @@ def test_nightly_takes_no_progress_and_a_misused_nightly_still_prints_its_json_l
     assert misused.exit_code == 2
     line = json.loads(misused.stdout.strip().splitlines()[0])
     assert line["inbox"] == str(tmp_path) and line["exit"] == 2 and "soon" in line["error"]
+
+
+def test_a_stopped_run_says_its_cause_first_and_the_rows_not_attempted_in_one_line(
+    cli, sandbox, tmp_path: Path
+) -> None:  # type: ignore[no-untyped-def]
+    rows = [[700001 + n, 31001, "BSBWHS411", "C", "", ""] for n in range(30)]
+    sheet = write_csv(tmp_path / "many.csv", HEADER, rows)
+    wrong = {"AXCELERATE_API_TOKEN": "not-the-token", "AXCELERATE_WS_TOKEN": "nor-this-one"}
+
+    result = cli("run", str(sheet), url=sandbox.url, env=wrong)
+
+    assert result.returncode == 3, result.stdout + result.stderr
+    assert result.stderr.splitlines()[0].startswith("Run stopped: aXcelerate refused the credentials")
+    assert "check AXCELERATE_API_TOKEN" in result.stderr.splitlines()[0]
+    assert "run the same command again to resume" in result.stderr
+    assert result.stdout.count("not attempted") == 1 and "rows 2-31: skipped" in result.stdout

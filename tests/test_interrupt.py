@@ -4,7 +4,10 @@ air at the kill. Each drives the real CLI in a subprocess against the sandbox.""
 from __future__ import annotations
 
 import asyncio
+import json
 import signal
+import subprocess
+import sys
 import time
 from collections import Counter
 from collections.abc import Callable
@@ -17,7 +20,7 @@ from batchupdate.pacing import Pacer, RetryPolicy
 from batchupdate.pipeline import RUN, Job, Report, execute
 from batchupdate.sandbox import SANDBOX_API_TOKEN, SANDBOX_WS_TOKEN, RunningSandbox
 from batchupdate.status import Status
-from tests.conftest import read_results, write_csv
+from tests.conftest import cli_env, read_results, write_csv
 from tests.test_resume import COMMAND, HEADER, PUT, kill_when, rows_to_change, start_cli
 
 
@@ -145,3 +148,34 @@ def test_ctrl_c_during_the_lookups_stops_at_once_with_nothing_written(start, cli
     lines = read_results(tmp_path / "early.results.csv")
     assert len(lines) == 30 and {line["error"] for line in lines} == {"not attempted: the run was interrupted"}
     assert sandbox.stats.count(*PUT) == 0
+
+
+def test_a_nightly_retry_resumes_the_sheet_from_its_journal(start, tmp_path: Path) -> None:
+    sandbox: RunningSandbox = start(latency=0.03)
+    chosen = rows_to_change(sandbox.store, 60)
+    inbox = tmp_path / "inbox"
+    inbox.mkdir()
+    write_csv(inbox / "night.csv", HEADER, [row for _, row in chosen])
+    command = [sys.executable, "-m", "batchupdate", "nightly", str(inbox), "--settle-seconds", "0"]
+
+    first = subprocess.Popen(command, cwd=tmp_path, env=cli_env(sandbox.url), stdout=subprocess.PIPE, text=True)
+    wait_until(lambda: sandbox.stats.count(*PUT) >= 15)
+    first.send_signal(signal.SIGINT)
+    stdout, _ = first.communicate(timeout=60)
+    assert first.returncode == 3 and json.loads(stdout.strip().splitlines()[-1])["aborted"] is True
+    assert (inbox / "night.csv").exists(), "left in the inbox for the next night"
+    partial = inbox / "archive" / "in-progress" / "night.results.csv"
+    assert journal_path(partial).exists()
+
+    second = subprocess.run(
+        command, cwd=tmp_path, env=cli_env(sandbox.url), capture_output=True, text=True, timeout=120
+    )
+
+    assert second.returncode == 0, second.stdout + second.stderr
+    [archived] = (inbox / "archive").glob("*/night.results.csv")
+    lines = read_results(archived)
+    assert [line["status"] for line in lines] == ["updated"] * 60, "rows of the first night: updated, not unchanged"
+    for (unit, _), line in zip(chosen, lines, strict=True):
+        assert line["before_outcome"] == (unit.outcome_code or ""), line
+    assert max(puts_per_record(sandbox).values()) == 1
+    assert not journal_path(partial).exists() and not partial.exists()
