@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import functools
 import logging
 import signal
 import sqlite3
@@ -342,7 +343,8 @@ class Interrupts:
     """Ctrl-C while writes are on their way: start no more, let those sent be answered; a second Ctrl-C (or one
     before the writes) stops at once. Either way the run ends cleanly with the rows not reached marked.
 
-    Only in the main thread (where Python delivers signals); elsewhere Ctrl-C cancels the run as asyncio does.
+    Only in the main thread (where Python delivers signals) and when no server has claimed Ctrl-C; elsewhere
+    Ctrl-C cancels the run as asyncio does.
     """
 
     STOPPING = "stopping after the writes already on their way are answered; press Ctrl-C again to stop at once"
@@ -354,7 +356,7 @@ class Interrupts:
         self._previous: Any = None
 
     def __enter__(self) -> Interrupts:
-        if threading.current_thread() is threading.main_thread() and sys.platform != "win32":
+        if threading.current_thread() is threading.main_thread() and sys.platform != "win32" and _ours_to_take():
             loop, task = asyncio.get_running_loop(), asyncio.current_task()
 
             def on_interrupt(signum: int, frame: object) -> None:
@@ -370,6 +372,15 @@ class Interrupts:
     def __exit__(self, *exc_info: object) -> None:
         if self._previous is not None:
             signal.signal(signal.SIGINT, self._previous)
+
+
+def _ours_to_take() -> bool:
+    """Whether Ctrl-C is still Python's or asyncio.run's to handle (in a server, the server's is left alone)."""
+    current = signal.getsignal(signal.SIGINT)
+    if current is signal.default_int_handler:
+        return True
+    owner = getattr(current.func, "__self__", None) if isinstance(current, functools.partial) else None
+    return isinstance(owner, asyncio.Runner)
 
 
 class Recorder:

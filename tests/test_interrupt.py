@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import json
 import signal
+import sqlite3
 import subprocess
 import sys
 import time
@@ -179,3 +180,21 @@ def test_a_nightly_retry_resumes_the_sheet_from_its_journal(start, tmp_path: Pat
         assert line["before_outcome"] == (unit.outcome_code or ""), line
     assert max(puts_per_record(sandbox).values()) == 1
     assert not journal_path(partial).exists() and not partial.exists()
+
+
+def test_a_journal_partly_lost_never_costs_the_killed_runs_record(start, cli, tmp_path: Path) -> None:
+    sandbox: RunningSandbox = start(latency=0.01)
+    sheet = write_csv(tmp_path / "s.csv", HEADER, [row for _, row in rows_to_change(sandbox.store, 40)])
+    kill_when(start_cli(sheet, sandbox.url), lambda: sandbox.stats.count(*PUT) >= 20)
+    killed_run = read_results(tmp_path / "s.results.csv")
+    # Part of the journal is lost (a restore from an older backup, a sync client's copy): half its lines.
+    with sqlite3.connect(journal_path(tmp_path / "s.results.csv")) as journal:
+        for table in ("rows", "records"):
+            journal.execute(f"DELETE FROM {table} WHERE line % 2 = 0")
+
+    final = cli(*COMMAND[:1], str(sheet), *COMMAND[1:], url=sandbox.url)
+
+    assert final.returncode == 0, final.stdout + final.stderr
+    [kept] = tmp_path.glob("s.results.*.csv")
+    assert f"Earlier results kept as: {kept}" in final.stdout
+    assert read_results(kept) == killed_run, "the only record of those rows' before-values, kept as it was"
