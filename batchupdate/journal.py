@@ -15,11 +15,12 @@ A run that ends (even with failed rows) deletes its journal; one that dies keeps
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
 import sqlite3
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -142,19 +143,29 @@ class Journal:
         The record's first before-values and changes are kept: a later write (a retry, a resume after the
         sheet was edited) reads the record as our own first write left it, not as it was before this run.
         """
-        self._db.execute("BEGIN IMMEDIATE")
-        self._db.execute(
-            "INSERT INTO rows (line, input_hash, state, changes, found, attempts) VALUES (?, ?, ?, ?, ?, 1)"
-            " ON CONFLICT(line) DO UPDATE SET input_hash = excluded.input_hash, state = excluded.state,"
-            " changes = excluded.changes, found = excluded.found, attempts = rows.attempts + 1",
-            (line, input_hash, WRITING, _dump_changes(changes), json.dumps(found)),
-        )
-        self._db.execute(
-            "INSERT INTO records (record, line, state, changes, found, sent_at) VALUES (?, ?, ?, ?, ?, ?)"
-            " ON CONFLICT(record) DO UPDATE SET line = excluded.line, state = excluded.state,"
-            " sent_at = excluded.sent_at",
-            (record, line, WRITING, _dump_changes(changes), json.dumps(found), sent_at),
-        )
+        with self._transaction("BEGIN IMMEDIATE"):
+            self._db.execute(
+                "INSERT INTO rows (line, input_hash, state, changes, found, attempts) VALUES (?, ?, ?, ?, ?, 1)"
+                " ON CONFLICT(line) DO UPDATE SET input_hash = excluded.input_hash, state = excluded.state,"
+                " changes = excluded.changes, found = excluded.found, attempts = rows.attempts + 1",
+                (line, input_hash, WRITING, _dump_changes(changes), json.dumps(found)),
+            )
+            self._db.execute(
+                "INSERT INTO records (record, line, state, changes, found, sent_at) VALUES (?, ?, ?, ?, ?, ?)"
+                " ON CONFLICT(record) DO UPDATE SET line = excluded.line, state = excluded.state,"
+                " sent_at = excluded.sent_at",
+                (record, line, WRITING, _dump_changes(changes), json.dumps(found), sent_at),
+            )
+
+    @contextlib.contextmanager
+    def _transaction(self, begin: str = "BEGIN") -> Iterator[None]:
+        """All or nothing: a full disk mid-way leaves the journal as it was, and usable."""
+        self._db.execute(begin)
+        try:
+            yield
+        except BaseException:
+            self._db.execute("ROLLBACK")
+            raise
         self._db.execute("COMMIT")
 
     def done(self, result: RowResult, input_hash: str, record: str | None = None) -> None:
@@ -167,13 +178,12 @@ class Journal:
         """
         self._db.execute("PRAGMA synchronous=NORMAL")  # in WAL mode: commit without waiting for the disk
         try:
-            self._db.execute("BEGIN")
-            self._store_done(result, input_hash)
-            if record is not None:
-                self._db.execute(
-                    "UPDATE records SET state = ?, status = ? WHERE record = ?", (DONE, result.status, record)
-                )
-            self._db.execute("COMMIT")
+            with self._transaction():
+                self._store_done(result, input_hash)
+                if record is not None:
+                    self._db.execute(
+                        "UPDATE records SET state = ?, status = ? WHERE record = ?", (DONE, result.status, record)
+                    )
         finally:
             self._db.execute("PRAGMA synchronous=FULL")  # the next writing mark waits, and carries this one
 

@@ -227,13 +227,18 @@ async def _execute(
     record = Recorder(sheet, kind.name, None, journal, progress)
     settled, rows, in_flight = record.sort_out(validation.rows, earlier)
     writer: ResultsWriter | None = None
-    if job.mode != CHECK or job.results is not None:  # check writes one only when asked
-        if not _vouched_for(job.results_path, settled):
-            # Its updated rows are not all this run's to write again: keep them, and their before-values.
-            report.kept_previous = keep_previous(job.results_path, now())
-        redact = api.redact if api is not None else str
-        writer = ResultsWriter(job.results_path, sheet.headers, kind.result_columns, redact)
-        report.results_path = job.results_path
+    try:
+        if job.mode != CHECK or job.results is not None:  # check writes one only when asked
+            if not _vouched_for(job.results_path, settled):
+                # Its updated rows are not all this run's to write again: keep them, and their before-values.
+                report.kept_previous = keep_previous(job.results_path, now())
+            redact = api.redact if api is not None else str
+            writer = ResultsWriter(job.results_path, sheet.headers, kind.result_columns, redact)
+            report.results_path = job.results_path
+    except BaseException:  # e.g. the results file open in Excel: nothing done, so a new journal goes again
+        if journal is not None:
+            journal.finish(complete=not earlier and not written)
+        raise
     record.writer = writer
     for index, verdict in validation.verdicts.items():
         record(RowResult(index, sheet.lines[index], verdict.status, verdict.error))
@@ -253,7 +258,7 @@ async def _execute(
                 report.planned, report.declined = await _resolve_and_apply(
                     job, kind, rows, api, record, written, interrupts
                 )
-            if interrupts.stopping:
+            if interrupts.stopping and any(row.index not in record.decided for row in rows):
                 aborted = INTERRUPTED
     except RunAbortedError as exc:
         aborted = str(exc)

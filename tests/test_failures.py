@@ -190,3 +190,26 @@ def test_a_stopped_run_says_its_cause_first_and_the_rows_not_attempted_in_one_li
     assert "check AXCELERATE_API_TOKEN" in result.stderr.splitlines()[0]
     assert "run the same command again to resume" in result.stderr
     assert result.stdout.count("not attempted") == 1 and "rows 2-31: skipped" in result.stdout
+
+
+def test_a_run_whose_results_file_is_open_in_excel_sends_nothing_and_leaves_no_journal(
+    sheet: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    results = sheet.with_name("term.results.csv")
+    refuse_opening(monkeypatch, lambda path: path == results, PermissionError(errno.EACCES, "Permission denied"))
+    result = invoke("run", str(sheet), "--sandbox", "--no-progress")
+    one_line_failure(result, 2, "term.results.csv", "close it in Excel")
+    assert not journal_path(results).exists()
+
+
+def test_a_disk_that_fills_during_a_run_stops_it_in_one_line_and_keeps_the_journal(
+    sheet: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def full(descriptor: int) -> None:
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(os, "fsync", full)  # the results file's final rewrite meets a full disk
+    result = invoke("run", str(sheet), "--sandbox", "--no-progress")
+    one_line_failure(result, 3, "disk is full", "the journal keeps what was done")
+    assert journal_path(sheet.with_name("term.results.csv")).exists(), "the same command resumes"
+    assert not list(sheet.parent.glob("*.tmp"))
