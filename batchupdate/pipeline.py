@@ -402,10 +402,12 @@ class Recorder:
     def __call__(self, result: RowResult, *, durable: bool = True) -> None:
         self.decided[result.index] = result
         self.in_flight.discard(result.index)
-        if self.writer is not None:
-            self.writer.add(result, self._cells(result.index))
+        # The journal first: killed between the two, the resume settles the row and writes its line again,
+        # so the results file is its own (the other way round, it would have to be kept aside).
         if self.journal is not None and durable:
             self.journal.done(result, row_hash(self._cells(result.index)), self.records.get(result.index))
+        if self.writer is not None:
+            self.writer.add(result, self._cells(result.index))
         log.info("%s row %d: %s %s", self.sheet.path.name, result.line, result.status, result.error)
         self.progress.advance(result)
 
