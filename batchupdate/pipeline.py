@@ -397,11 +397,11 @@ class Recorder:
         self.sheet, self.kind, self.writer, self.journal, self.progress = sheet, kind, writer, journal, progress
         self.decided: dict[int, RowResult] = {}
         self.records: dict[int, str] = {}  # row index -> the record a write was sent to
-        self.in_flight: set[int] = set()  # rows whose write was sent and not yet answered
+        self.in_flight: dict[int, RowResult] = {}  # rows whose write was sent and not yet answered
 
     def __call__(self, result: RowResult, *, durable: bool = True) -> None:
         self.decided[result.index] = result
-        self.in_flight.discard(result.index)
+        self.in_flight.pop(result.index, None)
         # The journal first: killed between the two, the resume settles the row and writes its line again,
         # so the results file is its own (the other way round, it would have to be kept aside).
         if self.journal is not None and durable:
@@ -415,7 +415,7 @@ class Recorder:
         """Note, durably, that this row's write is about to be sent, to which record, and when."""
         record = record_key(self.kind, key)
         self.records[row.index] = record
-        self.in_flight.add(row.index)
+        self.in_flight[row.index] = result
         if self.journal is not None:
             cells = row_hash(self._cells(row.index))
             self.journal.writing(row.line, cells, record, result.changes, dict(result.found), sent_at)
@@ -443,9 +443,9 @@ class Recorder:
         for row in rows:
             if row.index in self.decided:
                 continue
-            if row.index in self.in_flight:
+            if row.index in self.in_flight:  # its changes and before-values are kept, for the record
                 error = f"{cause} while this row's write was on its way: {UNSETTLED}"
-                self(RowResult(row.index, row.line, Status.FAILED, error), durable=False)
+                self(self.in_flight[row.index].with_status(Status.FAILED, error), durable=False)
             else:
                 why = cause if cause == INTERRUPTED else f"the run stopped ({cause})"
                 self(RowResult(row.index, row.line, Status.SKIPPED, f"{NOT_ATTEMPTED}{why}"), durable=False)
@@ -549,7 +549,7 @@ async def _apply_all(
                 record(stop.result)
             except RunAbortedError as exc:
                 aborted.append(exc)  # refused, so not applied: the run's end marks the row not attempted
-                record.in_flight.discard(row.index)
+                record.in_flight.pop(row.index, None)
 
     workers = max(1, min(len(pending), api.concurrency))
     await asyncio.gather(*(worker() for _ in range(workers)))

@@ -4,6 +4,7 @@ air at the kill. Each drives the real CLI in a subprocess against the sandbox.""
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import json
 import signal
 import sqlite3
@@ -16,12 +17,15 @@ from pathlib import Path
 
 from batchupdate.client import Api
 from batchupdate.config import Connection
-from batchupdate.journal import journal_path
+from batchupdate.journal import Journal, journal_path, record_key
 from batchupdate.pacing import Pacer, RetryPolicy
 from batchupdate.pipeline import RUN, Job, Report, execute
+from batchupdate.progress import Progress
 from batchupdate.sandbox import SANDBOX_API_TOKEN, SANDBOX_WS_TOKEN, RunningSandbox
 from batchupdate.status import Status
 from tests.conftest import cli_env, read_results, write_csv
+from tests.fakes import FakeClock, make_api
+from tests.test_pipeline import class_31001, write_sheet
 from tests.test_resume import COMMAND, HEADER, PUT, kill_when, rows_to_change, start_cli
 
 
@@ -198,3 +202,36 @@ def test_a_journal_partly_lost_never_costs_the_killed_runs_record(start, cli, tm
     [kept] = tmp_path.glob("s.results.*.csv")
     assert f"Earlier results kept as: {kept}" in final.stdout
     assert read_results(kept) == killed_run, "the only record of those rows' before-values, kept as it was"
+
+
+def test_the_resume_waits_out_the_request_timeout_since_a_write_in_flight_was_sent(tmp_path: Path) -> None:
+    """On a fake clock: the journal says a write left 5 s ago; with a 30 s timeout the resume waits 25 s, says so,
+    then re-reads, finds the write landed, and reports it updated with the journal's before-values."""
+    sheet = write_sheet(tmp_path / "s.csv", [["700001", "31001", "BSBWHS411", "C", "", "", ""]])
+    fake = class_31001()
+    fake.units[(700001, 31001, 41001)].outcome = "20"  # the write landed after the kill
+    journal = Journal.open(sheet.with_name("s.results.csv"))
+    sent = dt.datetime(2026, 3, 1, 9, 30).timestamp() - 5
+    before = {"before_outcome": "70", "unit_enrolment_id": "880001"}
+    journal.writing(2, "cells then", record_key("units", (700001, 31001, 41001)), [], before, sent)
+    journal.finish(complete=False)
+    waits: list[float] = []
+
+    class Told(Progress):
+        def notice(self, message: str) -> None:
+            if "write(s) of the interrupted run" in message:
+                waits.append(-1.0)
+
+    async def sleep(seconds: float) -> None:
+        waits.append(seconds)
+
+    clock = FakeClock()
+    api = make_api(fake.handler, clock)
+    report = asyncio.run(
+        execute(Job(sheet, RUN), api, progress=Told(), now=lambda: dt.datetime(2026, 3, 1, 9, 30), sleep=sleep)
+    )
+
+    assert waits == [-1.0, 25.0], "shown on screen, then waited"
+    [result] = report.results
+    assert result.status == Status.UPDATED and result.found["before_outcome"] == "70"
+    assert not [request for request in fake.requests if request.method == "PUT"], "not sent again"
