@@ -15,6 +15,7 @@ import random
 import time
 from collections import Counter
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from typing import Any
 
 import httpx
@@ -54,6 +55,7 @@ class Api:
         self.policy = policy or RetryPolicy()
         self.concurrency = concurrency
         self.sent: Counter[str] = Counter()
+        self.write_proof = WriteProof()
         self._slots = asyncio.Semaphore(concurrency)
         self._sleep = sleep
         self._draw = draw
@@ -70,8 +72,17 @@ class Api:
         return await self._call("POST", path, form=form)
 
     async def put(self, path: str, form: Mapping[str, object]) -> Any:
-        """PUT form fields once; a failure after sending raises AmbiguousWriteError for the caller to settle."""
-        return await self._call("PUT", path, form=form, write=True)
+        """PUT form fields once; the decoded JSON, the text of any other body, or None when empty."""
+        reply = await self.put_reply(path, form)
+        return reply.body if reply.body is not None else (reply.text or None)
+
+    async def put_reply(self, path: str, form: Mapping[str, object]) -> WriteReply:
+        """PUT form fields once and return aXcelerate's 2xx answer as it came, for the kind to judge what it proves.
+
+        A failure after sending raises AmbiguousWriteError for the caller to settle.
+        """
+        reply: WriteReply = await self._call("PUT", path, form=form, write=True)
+        return reply
 
     async def backoff(self, attempt: int) -> None:
         """Wait before another try of the same thing, with the policy's jittered backoff."""
@@ -141,13 +152,13 @@ class Api:
         status = response.status_code
         if 200 <= status < 300:
             self.pacer.succeeded()
+            if write:
+                return WriteReply.of(response)  # what it proves is for the kind to judge, not the status line
             if status == 204 or not response.content:
                 return None
             try:
                 return response.json()
             except json.JSONDecodeError as exc:
-                if write:
-                    return response.text  # a write answered 2xx succeeded, whatever its body says
                 raise RetriableApiError(f"aXcelerate answered HTTP {status} with something that is not JSON") from exc
         message, details = _error_text(response, self.redact)
         if status in (401, 403):
@@ -171,6 +182,89 @@ class Api:
             error = AmbiguousWriteError if write else RetriableApiError
             raise error(f"aXcelerate had a server error (HTTP {status})", status=status, details=details)
         raise RejectedError(message, status=status, details=details)
+
+
+@dataclass(frozen=True)
+class WriteReply:
+    """A write's 2xx answer as it came: status, media type, decoded JSON (None if not JSON) and text."""
+
+    status: int
+    content_type: str
+    body: Any
+    text: str
+
+    @classmethod
+    def of(cls, response: httpx.Response) -> WriteReply:
+        media_type = response.headers.get("content-type", "").split(";")[0].strip().lower()
+        text = response.text if response.content else ""
+        try:
+            body = response.json() if text.strip() else None
+        except (json.JSONDecodeError, UnicodeDecodeError):
+            body = None
+        return cls(response.status_code, media_type, body, text)
+
+    @property
+    def shape(self) -> tuple[object, ...]:
+        """What two answers must share to be the same kind of answer: status, media type, and keys (or text)."""
+        if isinstance(self.body, dict):
+            return (self.status, self.content_type, "keys", frozenset(str(key).upper() for key in self.body))
+        if self.body is not None:
+            return (self.status, self.content_type, "json", type(self.body).__name__)
+        # A page or text proves only itself: the same words, not any page (a maintenance page differs from it).
+        return (self.status, self.content_type, "text", " ".join(self.text.split()))
+
+    def describe(self) -> str:
+        """The answer in a few words, for a results cell."""
+        if isinstance(self.body, dict):
+            keys = ", ".join(sorted(str(key) for key in self.body)[:6]) or "none"
+            return f"HTTP {self.status} with JSON of keys {keys}"
+        if self.body is not None:
+            return f"HTTP {self.status} with a JSON {type(self.body).__name__}"
+        if not self.text.strip():
+            return f"HTTP {self.status} with no body"
+        what = "an HTML page" if "html" in self.content_type or self.text.lstrip().startswith("<") else "text"
+        return f"HTTP {self.status} with {what} ({truncate(self.text, 60)!r})"
+
+
+class UnprovenWriteError(RejectedError):
+    """A write answered 2xx in a shape that does not say it was applied: re-read the record before deciding."""
+
+    def __init__(self, reply: WriteReply) -> None:
+        super().__init__(
+            f"aXcelerate answered {reply.describe()}, which does not show the change was applied", status=reply.status
+        )
+        self.reply = reply
+
+
+class WriteProof:
+    """What this run has learnt about the answers this tenant gives to writes that worked.
+
+    A write whose own answer proves it (the documented success, or the record with the wanted values) proves the
+    tenant answers writes honestly. Any other answer is re-read; once TRUST_AFTER writes answered in one shape
+    were confirmed by re-reading, exactly that shape is trusted for the rest of the run. Until one of these,
+    the run is learning, and sends its writes one at a time.
+    """
+
+    TRUST_AFTER = 3
+
+    def __init__(self) -> None:
+        self._confirmed: Counter[tuple[object, ...]] = Counter()
+        self._answered = False
+
+    def answered(self) -> None:
+        """A write's own answer proved it."""
+        self._answered = True
+
+    def confirmed(self, reply: WriteReply) -> None:
+        """Re-reading showed a write answered this way was applied."""
+        self._confirmed[reply.shape] += 1
+
+    def trusted(self, reply: WriteReply) -> bool:
+        return self._confirmed[reply.shape] >= self.TRUST_AFTER
+
+    @property
+    def learning(self) -> bool:
+        return not self._answered and not any(count >= self.TRUST_AFTER for count in self._confirmed.values())
 
 
 class _Unreachable(RetriableApiError):

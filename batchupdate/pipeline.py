@@ -7,6 +7,7 @@ exit code. Network access comes in as an ``Api``, so tests decide what is on the
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime as dt
 import functools
 import logging
@@ -20,7 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, NamedTuple
 
-from batchupdate.client import Api, describe_error
+from batchupdate.client import Api, UnprovenWriteError, describe_error
 from batchupdate.columns import HeaderMap, map_headers
 from batchupdate.errors import (
     AmbiguousWriteError,
@@ -41,6 +42,7 @@ from batchupdate.results import (
     ResultsWriter,
     RowResult,
     as_results,
+    check_results_path,
     counts,
     default_results_path,
     keep_previous,
@@ -176,6 +178,8 @@ async def execute(
     if job.results is not None and job.results.is_dir():
         example = job.results / default_results_path(job.sheet).name
         raise InputError(f"--results {job.results} is a folder; give a file in it, e.g. {example}")
+    if job.mode != CHECK or job.results is not None:
+        check_results_path(job.results_path)
     if job.mode == CHECK:
         return await _execute(job, api, progress, now, clock, sleep)
     target = str(api.http.base_url) if api is not None else ""
@@ -538,12 +542,15 @@ async def _apply_all(
     for item in pending:
         queue.put_nowait(item)
     aborted: list[RunAbortedError] = []
+    serial = asyncio.Lock()  # while the run learns what this tenant's answers to writes prove, one at a time
 
     async def worker() -> None:
         while not aborted and not queue.empty() and not stopping():
             row, target, found = queue.get_nowait()
             try:
-                record(await apply_row(kind, row, target, api, record.writing, found))
+                async with serial if api.write_proof.learning else contextlib.nullcontext():
+                    outcome = await apply_row(kind, row, target, api, record.writing, found)
+                record(outcome)
             except _StoppedAfter as stop:
                 aborted.append(stop.cause)
                 record(stop.result)
@@ -594,10 +601,19 @@ async def apply_row(
             except AmbiguousWriteError as exc:
                 failure, maybe_written = exc, True
             except RejectedError as exc:
-                # A refusal does not prove nothing was written (aXcelerate has answered 400 to applied writes).
-                maybe_written = True
-                if await _settle(kind, row, target, api) is True:
+                # A refusal does not prove nothing was written (aXcelerate has answered 400 to applied writes),
+                # and a 2xx that does not say it was applied does not prove it was (UnprovenWriteError).
+                maybe_written, unreadable = True, list[str]()
+                settled = await _settle(kind, row, target, api, unreadable)
+                if settled is True:
+                    if isinstance(exc, UnprovenWriteError):
+                        api.write_proof.confirmed(exc.reply)
                     return result(Status.UPDATED)
+                if isinstance(exc, UnprovenWriteError) and settled is False:
+                    reread = "re-reading shows aXcelerate does not hold the change; try the row again later"
+                    return result(Status.FAILED, f"{describe_error(exc)}, and {reread}")
+                if isinstance(exc, UnprovenWriteError):
+                    return result(Status.FAILED, f"{describe_error(exc)}, and {unreadable[0]}: {UNSETTLED}")
                 return result(Status.FAILED, describe_error(exc))
             except RetriableApiError as exc:
                 return result(Status.FAILED, f"{describe_error(exc)}; try the row again later")
@@ -626,11 +642,14 @@ async def apply_row(
 UNSETTLED = "whether the change was applied is unknown; run the row again to settle it"
 
 
-async def _settle(kind: Kind[Any], row: Row, target: Any, api: Api) -> bool | None:
-    """True when the record now holds what the row asks, False when not, None when it cannot be read."""
+async def _settle(kind: Kind[Any], row: Row, target: Any, api: Api, unreadable: list[str] | None = None) -> bool | None:
+    """True when the record now holds what the row asks, False when not, None when it cannot be read (why: in
+    ``unreadable``)."""
     try:
         current = await kind.reread(api, row, target)
     except (RejectedError, RetriableApiError, ValueError) as exc:
         log.warning("row %d: could not re-read the record: %s", row.line, exc)
+        if unreadable is not None:
+            unreadable.append(f"re-reading could not tell ({exc})")
         return None
     return current is not None and not kind.compare(row, current)

@@ -52,9 +52,24 @@ def result_headers() -> frozenset[str]:
     return frozenset(header_key(name) for name in names)
 
 
+RESULTS_FORMATS = (".csv", ".xlsx")
+WORKBOOK_SUFFIXES = (".xlsx", ".xlsm")
+
+
 def default_results_path(sheet: Path) -> Path:
-    """SHEET-stem.results.csv beside the sheet."""
-    return sheet.with_name(f"{sheet.stem}.results.csv")
+    """SHEET-stem.results.csv beside the sheet (.results.xlsx for a workbook)."""
+    suffix = ".xlsx" if sheet.suffix.lower() in WORKBOOK_SUFFIXES else ".csv"
+    return sheet.with_name(f"{sheet.stem}.results{suffix}")
+
+
+def check_results_path(path: Path) -> None:
+    """InputError unless the results file's name ends in a format it can be written in (.csv or .xlsx)."""
+    if path.suffix.lower() not in RESULTS_FORMATS:
+        shown = f"a {path.suffix} file" if path.suffix else "a file without an extension"
+        raise InputError(
+            f"--results {path.name}: results are written as .csv or .xlsx, not as {shown}; "
+            f"name it e.g. {path.stem}.csv or {path.stem}.xlsx"
+        )
 
 
 def keep_previous(path: Path, now: dt.datetime) -> Path | None:
@@ -90,10 +105,15 @@ class ResultsWriter:
         self.headers = [*input_headers, *COMMON_COLUMNS, *result_columns]
         self.result_columns = tuple(result_columns)
         self._lines: dict[int, list[str]] = {}
+        self.workbook = path.suffix.lower() == ".xlsx"
         path.parent.mkdir(parents=True, exist_ok=True)
-        self._handle: IO[str] | None = path.open("w", encoding="utf-8-sig", newline="")
-        self._csv = csv.writer(self._handle)
-        self._csv.writerow(self.headers)
+        # A CSV file gets each line as it is decided, so a crash keeps them; a workbook cannot be appended to
+        # and is written whole at the end (the journal keeps what a crash would lose, for the resume).
+        self._handle: IO[str] | None = None
+        if not self.workbook:
+            self._handle = path.open("w", encoding="utf-8-sig", newline="")
+            self._csv = csv.writer(self._handle)
+            self._csv.writerow(self.headers)
 
     def add(self, result: RowResult, input_cells: Sequence[str]) -> None:
         line = [neutralise(self.redact(cell)) for cell in (*input_cells, *result.cells(self.result_columns))]
@@ -106,13 +126,17 @@ class ResultsWriter:
         """Rewrite all lines in input order, atomically."""
         self.close()
         temporary = self.path.with_name(self.path.name + ".tmp")
+        lines = [self._lines[index] for index in sorted(self._lines)]
         try:
-            with temporary.open("w", encoding="utf-8-sig", newline="") as handle:
-                writer = csv.writer(handle)
-                writer.writerow(self.headers)
-                writer.writerows(self._lines[index] for index in sorted(self._lines))
-                handle.flush()
-                os.fsync(handle.fileno())
+            if self.workbook:
+                write_results_workbook(temporary, self.headers, lines)
+            else:
+                with temporary.open("w", encoding="utf-8-sig", newline="") as handle:
+                    writer = csv.writer(handle)
+                    writer.writerow(self.headers)
+                    writer.writerows(lines)
+                    handle.flush()
+                    os.fsync(handle.fileno())
             os.replace(temporary, self.path)
         except BaseException:
             temporary.unlink(missing_ok=True)  # a full disk leaves no partial file behind
@@ -122,6 +146,65 @@ class ResultsWriter:
         if self._handle is not None:
             self._handle.close()
             self._handle = None
+
+
+# The status cell's fill in a results workbook: green done, grey already so, blue would change, red and amber
+# for the rows to look at.
+STATUS_FILLS: dict[str, str] = {
+    Status.UPDATED: "C6EFCE",
+    Status.UNCHANGED: "EDEDED",
+    Status.WOULD_UPDATE: "DDEBF7",
+    Status.INVALID: "FFC7CE",
+    Status.FAILED: "FFC7CE",
+    Status.SKIPPED: "FFEB9C",
+}
+
+
+def write_results_workbook(path: Path, headers: Sequence[str], lines: Sequence[Sequence[str]]) -> None:
+    """The results as a workbook: every cell text (nothing evaluated), header frozen, status cells coloured."""
+    from openpyxl import Workbook
+    from openpyxl.cell import WriteOnlyCell
+    from openpyxl.styles import Font, PatternFill
+
+    from batchupdate.workbook import xml_safe
+
+    book = Workbook(write_only=True)
+    sheet = book.create_sheet("results")
+    sheet.freeze_panes = "A2"
+    status_at = list(headers).index("status")
+    fills = {status: PatternFill("solid", fgColor=colour) for status, colour in STATUS_FILLS.items()}
+    bold = Font(bold=True)
+    widths = [len(header) for header in headers]
+
+    def cell(text: str) -> WriteOnlyCell:
+        written = WriteOnlyCell(sheet, value=xml_safe(text) if text else None)
+        written.data_type = "s"  # text even when it starts with "=": a results file never calculates
+        return written
+
+    for line in lines:
+        for position, text in enumerate(line):
+            widths[position] = max(widths[position], min(len(text), 60))
+    for position, width in enumerate(widths):
+        sheet.column_dimensions[_column_letter(position)].width = width + 2
+    header_cells = [cell(header) for header in headers]
+    for header_cell in header_cells:
+        header_cell.font = bold
+    sheet.append(header_cells)
+    for line in lines:  # cells are made row by row: a workbook of 100,000 rows is not held as cell objects
+        cells = [cell(text) for text in line]
+        if fill := fills.get(line[status_at]):
+            cells[status_at].fill = fill
+        sheet.append(cells)
+    with path.open("wb") as handle:
+        book.save(handle)
+        handle.flush()
+        os.fsync(handle.fileno())
+
+
+def _column_letter(position: int) -> str:
+    from openpyxl.utils import get_column_letter
+
+    return get_column_letter(position + 1)
 
 
 def counts(results: Iterable[RowResult]) -> dict[str, int]:

@@ -4,8 +4,8 @@
 
 The sandbox (from this checkout) holds every write ``--late`` seconds before applying it, even after the client
 has gone (its ``late_landing`` fault). The CLI (from ``--cli-repo``: this checkout, or another, to compare) is
-killed with SIGKILL as soon as the sandbox has received ``--concurrency`` writes, then run again at once to
-the end. Once every held write has landed, a record that received more than one PUT was written twice.
+killed with SIGKILL once the sandbox has received ``--concurrency`` writes with one still held, then run again
+at once to the end. Once every held write has landed, a record that received more than one PUT was written twice.
 """
 
 from __future__ import annotations
@@ -38,13 +38,16 @@ def main() -> None:
     options = parser.parse_args()
     twice_in_all = 0
     for scenario in range(1, options.kills + 1):
-        twice, puts, resume_seconds = one_scenario(options)
+        twice, in_the_air, puts, resume_seconds = one_scenario(options)
         twice_in_all += twice
-        print(f"scenario {scenario}: {twice} records written twice; {puts} PUTs; resume took {resume_seconds:.1f} s")
+        print(
+            f"scenario {scenario}: {in_the_air} writes in the air at the kill; {twice} records written twice; "
+            f"{puts} PUTs; resume took {resume_seconds:.1f} s"
+        )
     print(f"CLI from {options.cli_repo}: {twice_in_all} records written twice in {options.kills} kills")
 
 
-def one_scenario(options: argparse.Namespace) -> tuple[int, int, float]:
+def one_scenario(options: argparse.Namespace) -> tuple[int, int, int, float]:
     with tempfile.TemporaryDirectory() as folder:
         work = Path(folder)
         settings = SandboxSettings(db_path=work / "sandbox.sqlite3", late_landing=options.late)
@@ -56,11 +59,13 @@ def one_scenario(options: argparse.Namespace) -> tuple[int, int, float]:
             command = [sys.executable, "-m", "batchupdate", "run", str(sheet), "--no-progress"]
             command += ["--concurrency", str(options.concurrency), "--rate", "80"]
             first = subprocess.Popen(command, cwd=work, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-            while sandbox.stats.count(*PUT) < options.concurrency:
+            stats = sandbox.stats
+            while stats.count(*PUT) < options.concurrency or stats.count(*PUT) <= stats.writes_applied:
                 assert first.poll() is None, "the run ended before the kill"
                 time.sleep(0.002)
             first.kill()
             first.wait()
+            in_the_air = stats.count(*PUT) - stats.writes_applied
             started = time.monotonic()
             subprocess.run(command, cwd=work, env=env, capture_output=True, check=False, timeout=600)
             resume_seconds = time.monotonic() - started
@@ -70,7 +75,8 @@ def one_scenario(options: argparse.Namespace) -> tuple[int, int, float]:
                 for method, path, params in sandbox.stats.log
                 if (method, path) == PUT
             )
-            return sum(1 for count in puts.values() if count > 1), sum(puts.values()), resume_seconds
+            twice = sum(1 for count in puts.values() if count > 1)
+            return twice, in_the_air, sum(puts.values()), resume_seconds
 
 
 def rows(store, count: int) -> list[list[str]]:  # type: ignore[no-untyped-def]

@@ -2,6 +2,8 @@
 
     python bench/run.py                 # the full benchmark (about 7 minutes), table to docs/benchmarks.md
     python bench/run.py --quick         # a small smoke version (about a minute), nothing written
+    python bench/run.py --readings      # requests and wall time under each reading of the API (a few minutes),
+                                        # its lines into docs/benchmarks.md ("Under each reading")
 
 Every run of the tool is the real CLI in a subprocess (`python -m batchupdate run SHEET --no-progress`)
 against a sandbox served by this process on 127.0.0.1 with its latency and rate-limit knobs; each scenario
@@ -34,6 +36,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+from batchupdate.pacing import DEFAULT_CONCURRENCY  # noqa: E402
 from batchupdate.sandbox import (  # noqa: E402 - the repo root goes on the path first
     SANDBOX_API_TOKEN,
     SANDBOX_WS_TOKEN,
@@ -43,7 +46,7 @@ from batchupdate.sandbox import (  # noqa: E402 - the repo root goes on the path
     start_sandbox,
 )
 from batchupdate.sandbox.seed import BENCH_FIRST_CLASS_ID  # noqa: E402
-from batchupdate.pacing import DEFAULT_CONCURRENCY  # noqa: E402
+from batchupdate.sandbox.settings import READINGS  # noqa: E402
 
 LATENCY = 0.050  # seconds the sandbox waits before answering
 SLOW_LATENCY = 0.250  # a slow server: more requests must be in flight to keep up the pace
@@ -545,9 +548,110 @@ def wait_for_quiet(max_load: float, patience: float) -> None:
         time.sleep(30)
 
 
+# --- under each reading (issue 10) ---------------------------------------------------------------------------
+
+READINGS_HEADING = "## Under each reading"
+# Sections other benchmarks keep after this one's report in docs/benchmarks.md.
+KEPT_SECTIONS = (READINGS_HEADING, "<!-- workbooks:", "<!-- pacing:", "<!-- late-landing:")
+READINGS_SIZE = Size(classes=4, students=50, units=4, unchanged_every=20, sequential_rows=0, check_rows=0,
+                     fixed_rate_rows=0, slow_server_classes=0)  # fmt: skip
+MODULE_HEADERS = ["contact_id", "class_id", "module_name", "access", "start_date", "end_date"]
+MODULE_END = "2026-12-18"
+TRUST_AFTER = 3  # writes a run re-reads before it trusts an answer that does not prove itself (client.WriteProof)
+
+
+def write_modules_sheet(db_path: Path, sheet: Path) -> int:
+    """One row per open module enrolment of the demo classes, each moving its end date; return the rows."""
+    with sqlite3.connect(db_path) as connection:
+        modules = connection.execute(
+            "SELECT e.contact_id, e.class_id, m.module_name FROM module_enrolments m JOIN enrolments e USING"
+            " (enrol_id) WHERE m.status_id IN (1, 2) ORDER BY e.class_id, e.contact_id, m.module_enrolment_id"
+        ).fetchall()
+    with sheet.open("w", encoding="utf-8", newline="") as file:
+        writer = csv.writer(file)
+        writer.writerow(MODULE_HEADERS)
+        writer.writerows([contact, klass, name, "", "", MODULE_END] for contact, klass, name in modules)
+    return len(modules)
+
+
+def fewest_for_reading(reading: str, kind: str, rows: int, changed: int, pages: int) -> int:
+    """The fewest requests the reading allows a tool that concludes only from documented answers.
+
+    units: one GET per class page when listings carry units, else one per student; modules: the report
+    fields, then one run (or one per capped answer's worth of rows); then the writes, and the re-reads a
+    write answer that proves nothing needs before the run may trust its shape.
+    """
+    settings = READINGS[reading]
+    if kind == "units":
+        lookups = pages if settings.get("listing_activities", "full") == "full" else rows
+    else:
+        cap = settings.get("report_row_cap")
+        lookups = 1 + (1 if cap is None else -(-rows // cap))
+    proves = settings.get("write_reply", "documented") == "documented"
+    return lookups + changed + (0 if proves else min(changed, TRUST_AFTER))
+
+
+def readings_benchmark(work: Path) -> list[Line]:
+    """Each reading: a units sheet and a modules sheet run against it; requests and wall time against the fewest."""
+    template, units_sheet, modules_sheet = work / "seeded.sqlite3", work / "units.csv", work / "modules.csv"
+    seed(template, READINGS_SIZE)
+    changed_units = write_units_sheet(template, units_sheet, READINGS_SIZE)
+    module_rows = write_modules_sheet(template, modules_sheet)
+    pages, _ = fewest_requests(units_sheet)
+    warm_up = measure([sys.executable, "-m", "batchupdate", "--help"], env=environment(work), cwd=work)
+    assert warm_up.exit_code == 0, warm_up.output
+    lines: list[Line] = []
+    for reading, preset in READINGS.items():
+        for kind, sheet, rows, changed in (("units", units_sheet, READINGS_SIZE.rows, changed_units),
+                                           ("modules", modules_sheet, module_rows, module_rows)):  # fmt: skip
+            progress(f"{reading}: {kind}")
+            with serving(template, work, rate_limit=LIMIT, latency=LATENCY, **preset) as sandbox:
+                run = run_tool(sandbox, sheet, work)
+                served = Counter(f"{method} {path}" for method, path, _ in sandbox.stats.log)
+                sent = sum(served.values()) + run.throttled  # a request answered 429 was sent too
+            fewest = fewest_for_reading(reading, kind, rows, changed, pages)
+            floor = fewest / LIMIT
+            ratio = sent / fewest
+            lines.append(Line(
+                f"`{reading}`, {kind}: {rows:,} rows ({changed:,} to change)",
+                f"{sent:,} requests ({request_text(dict(served))}; {run.throttled} answered 429) for {fewest:,} "
+                f"at the fewest: {ratio:.2f}x; "
+                f"{run.process.seconds:.1f} s against a floor of {floor:.1f} s; results {status_text(run.statuses)}",
+                "at most 1.2x the fewest",
+                verdict(ratio <= 1.2 and set(run.statuses) <= {"updated", "unchanged"}),
+            ))  # fmt: skip
+    return lines
+
+
+def write_readings(out: Path, text: str, about: str, started: dt.datetime) -> None:
+    """Put the readings table into docs/benchmarks.md under its own heading, keeping the rest of the file."""
+    section = f"""{READINGS_HEADING}
+
+`python bench/run.py --readings`, taken {started:%Y-%m-%d %H:%M %Z} on {about}.
+Each reading the sandbox plays (`batchupdate sandbox --reading NAME`), limit {LIMIT:g} requests/s, latency
+{LATENCY * 1000:g} ms: a units sheet ({READINGS_SIZE.classes} classes of {READINGS_SIZE.students} students, one
+row per student) and a modules sheet (every open module enrolment of the demo classes, each moving its end
+date), each the real CLI in a subprocess against a fresh copy of the database. "The fewest" is what that
+reading allows a tool that concludes only from documented answers (bench/run.py `fewest_for_reading`): one GET
+per class page, or per student where listings carry no units; the report fields and one report run, or one per
+{READINGS["report-capped"]["report_row_cap"]} rows where answers are capped; one PUT per row to change; and,
+where a write's answer proves nothing, the {TRUST_AFTER} re-reads after which its shape is trusted. The floor
+is the fewest divided by the limit; wall times include starting Python and the pacer's climb from 10 requests/s.
+Requests are counted by the sandbox (served, and answered 429).
+
+{text}
+"""
+    current = out.read_text(encoding="utf-8") if out.is_file() else "# Benchmarks\n"
+    before, _, after = current.partition(READINGS_HEADING)
+    later = [after.find(mark) for mark in KEPT_SECTIONS[1:] if mark in after]
+    rest = after[min(later) :] if later else ""
+    out.write_text(before.rstrip() + "\n\n" + section + (f"\n{rest}" if rest else ""), encoding="utf-8")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description="Benchmark batchupdate against the sandbox over loopback.")
     parser.add_argument("--quick", action="store_true", help="a small smoke version (about a minute)")
+    parser.add_argument("--readings", action="store_true", help="requests and wall time under each API reading")
     parser.add_argument("--out", type=Path, help="write the table here (default docs/benchmarks.md; none for --quick)")
     parser.add_argument("--max-load", type=float, default=0.0, help="first wait for the load average to fall below")
     parser.add_argument("--patience", type=float, default=900.0, help="seconds to wait for that, at most")
@@ -562,6 +666,15 @@ def main() -> None:
     gc.freeze()
     load_before = os.getloadavg()
     started = dt.datetime.now().astimezone()
+    if arguments.readings:
+        with tempfile.TemporaryDirectory(prefix="batchupdate-bench-") as folder:
+            lines = readings_benchmark(Path(folder))
+        text, about = table(lines), machine(load_before, os.getloadavg())
+        print(text)
+        out = arguments.out or REPO / "docs" / "benchmarks.md"
+        write_readings(out, text, about, started)
+        progress(f"written to {out}")
+        return
     with tempfile.TemporaryDirectory(prefix="batchupdate-bench-") as folder:
         lines = benchmark(size, Path(folder))
     text = table(lines)
@@ -575,6 +688,11 @@ def main() -> None:
 
 def write_report(out: Path, text: str, about: str, started: dt.datetime, size: Size) -> None:
     out.parent.mkdir(parents=True, exist_ok=True)
+    # The other benchmarks (--readings here, bench/workbooks.py, ...) keep their own sections after this
+    # report in the same file: carry them over.
+    earlier = out.read_text(encoding="utf-8") if out.is_file() else ""
+    starts = [earlier.find(mark) for mark in KEPT_SECTIONS if mark in earlier]
+    kept = earlier[min(starts) :] if starts else ""
     out.write_text(
         f"""# Benchmarks
 
@@ -612,7 +730,8 @@ How it is measured (see `bench/run.py`):
   run, after the climb. The client and the sandbox share the machine's cores.
 - The `--rate {FIXED_RATE:g}` line counts requests as they reach the sandbox, in every sliding window of one
   second.
-""",
+"""
+        + (f"\n{kept}" if kept else ""),
         encoding="utf-8",
     )
 

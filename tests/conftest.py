@@ -7,6 +7,7 @@ import os
 import subprocess
 import sys
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -67,8 +68,58 @@ def cli(tmp_path: Path) -> Callable[..., subprocess.CompletedProcess[str]]:
     return _run
 
 
+@dataclass(frozen=True)
+class Ran:
+    """What a user sees of one command: its exit code and its output (stdout, stderr)."""
+
+    returncode: int
+    stdout: str
+    stderr: str
+
+
+@pytest.fixture
+def run_cli(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Callable[..., Ran]:
+    """Run `batchupdate ARGS` in this process (click's CliRunner), in tmp_path, pointed at a sandbox URL (or none).
+
+    The same commands as ``cli`` without a Python start-up per run, for tests that run the CLI many times.
+    """
+    from click.testing import CliRunner
+
+    from batchupdate.cli import main
+
+    monkeypatch.chdir(tmp_path)
+    for key in [key for key in os.environ if key.startswith("AXCELERATE_")]:
+        monkeypatch.delenv(key)
+
+    def _run(*args: str, url: str | None = None, env: dict[str, str] | None = None) -> Ran:
+        settings = (
+            {}
+            if url is None
+            else {
+                "AXCELERATE_URL": url,
+                "AXCELERATE_API_TOKEN": SANDBOX_API_TOKEN,
+                "AXCELERATE_WS_TOKEN": SANDBOX_WS_TOKEN,
+            }
+        )
+        argv = [*args, "--no-progress"] if args[0] in ("check", "plan", "run") else list(args)
+        result = CliRunner().invoke(main, argv, env={**settings, **(env or {})}, catch_exceptions=False)
+        return Ran(result.exit_code, result.stdout, result.stderr)
+
+    return _run
+
+
 def read_results(path: Path) -> list[dict[str, str]]:
-    """A results file as a user's spreadsheet would show it."""
+    """A results file (CSV or .xlsx) as a user's spreadsheet would show it, every cell as text."""
+    if path.suffix.lower() == ".xlsx":
+        import openpyxl
+
+        book = openpyxl.load_workbook(path, read_only=True)
+        try:
+            lines = [["" if cell is None else str(cell) for cell in row] for row in book.worksheets[0].values]
+        finally:
+            book.close()
+        width = len(lines[0])  # a row's empty trailing cells are not stored
+        return [dict(zip(lines[0], [*line, *[""] * (width - len(line))], strict=True)) for line in lines[1:]]
     with path.open(encoding="utf-8-sig", newline="") as handle:
         return list(csv.DictReader(handle))
 

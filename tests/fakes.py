@@ -321,3 +321,37 @@ class FakeAxcelerate:
         if fault.status == 0:
             raise httpx.ReadTimeout("the answer never came")
         return error_response(fault.status, fault.details, "Validation Error." if fault.status == 412 else "Error.")
+
+
+def write_xlsx_bomb(path: Path, expanded: int) -> None:
+    """A valid workbook (header row, one data row) whose note cell is ``expanded`` bytes of one letter.
+
+    One letter repeated deflates about 1,000 to 1: a 3 GB cell makes a file of about 3 MB.
+    """
+    import io
+    import zipfile
+
+    import openpyxl
+
+    book = openpyxl.Workbook()
+    sheet = book.active
+    sheet.append(["contact_id", "class_id", "unit_code", "outcome", "note"])
+    sheet.append([700001, 31001, "BSBWHS411", "C", "PLACEHOLDER"])
+    buffer = io.BytesIO()
+    book.save(buffer)
+    chunk = b"A" * (1 << 20)
+    with (
+        zipfile.ZipFile(buffer) as source,
+        zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED, compresslevel=9) as target,
+    ):
+        for item in source.infolist():
+            data = source.read(item.filename)
+            if b"PLACEHOLDER" not in data:
+                target.writestr(item.filename, data)
+                continue
+            head, tail = data.split(b"PLACEHOLDER")
+            with target.open(item.filename, "w", force_zip64=True) as stream:
+                stream.write(head)
+                for _ in range(expanded // len(chunk)):
+                    stream.write(chunk)
+                stream.write(tail)

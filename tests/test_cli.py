@@ -270,10 +270,15 @@ def test_plan_prints_the_first_changes_as_a_table(sandbox: RunningSandbox, cli, 
     assert result.returncode == 0, result.stdout + result.stderr
     lines = result.stdout.splitlines()
     start = lines.index("Changes in the first 9 of 23 rows that change (all in the results file):")
-    assert lines[start + 1].split() == ["row", "record", "column", "before", "->", "after"]
+    assert lines[start + 1].split() == ["row", "student", "record", "column", "before", "->", "after"]
     table = lines[start + 2 : lines.index("  unchanged          5")]
     assert len(table) == 20  # twenty changes, whole rows only
-    assert table[0].split() == [
+    store = sandbox.store
+    [enrolment] = store.program_enrolments(contact_id=700001, class_id=31001, program_id=None, offset=0, limit=1)
+    student = f"{enrolment.given_name} {enrolment.surname}".split()  # the name the lookups found
+    cells = table[0].split()
+    assert cells[1 : 1 + len(student)] == student
+    assert [cells[0], *cells[1 + len(student) :]] == [
         "2",
         "contact",
         "700001,",

@@ -119,8 +119,11 @@ def test_a_write_still_in_the_air_at_the_kill_is_not_sent_again(start, tmp_path:
     sandbox: RunningSandbox = start(late_landing=1.5)  # every write is held 1.5 s, then applied
     chosen = rows_to_change(sandbox.store, 12)
     sheet = write_csv(tmp_path / "late.csv", HEADER, [row for _, row in chosen])
-    kill_when(start_cli(sheet, sandbox.url), lambda: sandbox.stats.count(*PUT) >= 4)
-    assert sandbox.stats.writes_applied == 0, "killed while its writes were still in the air"
+    stats = sandbox.stats
+    kill_when(
+        start_cli(sheet, sandbox.url), lambda: stats.count(*PUT) >= 2 and stats.count(*PUT) > stats.writes_applied
+    )
+    assert stats.count(*PUT) > stats.writes_applied, "killed while a write was still in the air"
 
     # The same command at once; the request timeout is cut to 3 s here so the test does not wait 30 s.
     report = asyncio.run(resume(sheet, sandbox.url, timeout=3.0))

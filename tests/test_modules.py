@@ -12,7 +12,7 @@ import httpx
 import pytest
 from fakes import endpoint, form_of, json_response, make_api, query_of, reference_sample
 
-from batchupdate.client import Api
+from batchupdate.client import Api, UnprovenWriteError
 from batchupdate.errors import InputError
 from batchupdate.kinds.base import Change, Row, Unresolved
 from batchupdate.kinds.learning_plan import ModuleEnrolment, Modules
@@ -224,6 +224,8 @@ def test_without_module_status_only_enrolled_and_in_progress_modules_are_looked_
 def test_one_report_run_per_hundred_students_with_in_filters() -> None:
     contacts = list(range(700001, 700251))
     modules = [m for contact in contacts for m in plan_modules(contact, 32001 + contact % 2)]
+    for number, module in enumerate(modules):
+        module.module_enrolment_id = 600001 + number  # each student's module enrolment is its own record
     reports = FakeReports(modules)
     rows = [
         module_row(
@@ -387,7 +389,9 @@ def test_write_sends_only_what_changes(
 
     def handler(request: httpx.Request) -> httpx.Response:
         sent.append(request)
-        return json_response({"MODULEENROLMENTID": 600001})
+        form = form_of(request)  # answers with the module enrolment as changed, as useCache=false asks
+        keys = {"accessOverride": "ACCESSOVERRIDE", "startDate": "STARTDATE", "endDate": "ENDDATE"}
+        return json_response({"MODULEENROLMENTID": 600001, **{keys[k]: v for k, v in form.items() if k in keys}})
 
     row = student_row(**cells)
     target = held_module(access=holding)
@@ -420,7 +424,8 @@ def test_a_blank_access_cell_leaves_the_override_out_of_the_put() -> None:
         return httpx.Response(204)
 
     row = student_row("Module 1", start_date="10/02/2026")
-    asyncio.run(Modules().write(make_api(handler), row, held_module(access=None)))
+    with pytest.raises(UnprovenWriteError, match="HTTP 204 with no body"):  # a 204 proves nothing: re-read
+        asyncio.run(Modules().write(make_api(handler), row, held_module(access=None)))
     assert "accessOverride" not in form_of(sent[0])
     assert form_of(sent[0])["startDate"] == "2026-02-10"
 
@@ -428,6 +433,7 @@ def test_a_blank_access_cell_leaves_the_override_out_of_the_put() -> None:
 def test_result_values_show_unknown_access_when_the_report_cannot_tell() -> None:
     values = Modules().result_values(held_module(access=None))
     assert values == {
+        "student_name": "",
         "resolved_module_enrolment_id": "600001",
         "enrol_id": "510001",
         "before_access": "unknown",
@@ -468,8 +474,9 @@ def test_the_official_report_run_sample_parses_without_error() -> None:
     kind = Modules()
     rows = [student_row("Module 1", access="locked")]
     [failure] = asyncio.run(kind.resolve(make_api(handler), rows)).values()
-    # Its rows are a qualification report's, with no module columns: no module, but no crash either.
-    assert isinstance(failure, Unresolved) and "no module enrolments" in failure.reason
+    # Its rows are a qualification report's, with no module columns: no module, but no crash either, and
+    # its COUNT of 1 is not met by the module enrolments it holds (none), so nothing is matched against it.
+    assert isinstance(failure, Unresolved) and "0 of the 1 module enrolments" in failure.reason
 
 
 def test_the_official_report_field_sample_gives_its_value_options() -> None:

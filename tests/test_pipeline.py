@@ -154,7 +154,8 @@ def test_a_clean_sheet_exits_zero(tmp_path: Path) -> None:
 
 def test_requests_sent_are_reported(sheet: Path) -> None:
     report = execute_with(Job(sheet, RUN), class_31001().handler)
-    assert report.requests == {"GET /course/enrolments": 1, "PUT /course/enrolment": 2}
+    # The class listing, then row 5's student alone: "not one of their units" rests on the documented answer.
+    assert report.requests == {"GET /course/enrolments": 2, "PUT /course/enrolment": 2}
 
 
 # --- when aXcelerate refuses or fails ------------------------------------------------------------------------
@@ -183,7 +184,7 @@ def test_a_failure_after_the_change_was_applied_is_settled_by_rereading(sheet: P
     assert results[0]["error"] == ""
     assert results[0]["before_outcome"] == "70"
     assert puts_for(fake, 700001) == 1  # not sent again: the re-read showed it had been applied
-    assert report.requests["GET /course/enrolments"] == 2  # the listing, then the re-read
+    assert report.requests["GET /course/enrolments"] == 3  # the listing, row 5's student alone, then the re-read
 
 
 def test_a_503_before_the_change_was_applied_is_retried(sheet: Path) -> None:

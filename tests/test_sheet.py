@@ -14,8 +14,10 @@ import openpyxl
 import pytest
 from openpyxl.chart import BarChart, Reference
 
+from batchupdate import sheet as sheet_module
 from batchupdate.errors import InputError
-from batchupdate.sheet import Sheet, header_key, neutralise, read_sheet, unneutralise
+from batchupdate.sheet import Sheet, Worksheet, header_key, neutralise, read_sheet, unneutralise, worksheets
+from tests.fakes import write_xlsx_bomb
 
 KNOWN_HEADERS = ("contact_id", "class_id", "unit_code", "unit_id", "outcome", "start_date", "end_date")
 
@@ -217,7 +219,7 @@ def test_xlsx_reads_the_sheet_chosen_with_sheet_name(tmp_path: Path) -> None:
     assert sheet.source == "xlsx sheet 'Outcomes'"
 
 
-def test_xlsx_reads_the_first_sheet_by_default(tmp_path: Path) -> None:
+def test_xlsx_with_two_fitting_worksheets_stops_and_names_them(tmp_path: Path) -> None:
     path = write_xlsx(
         tmp_path,
         {
@@ -225,7 +227,40 @@ def test_xlsx_reads_the_first_sheet_by_default(tmp_path: Path) -> None:
             "Term 3": [["contact_id", "class_id", "outcome"], [700009, 31009, "CNA"]],
         },
     )
-    assert cells(read(path)) == [[700001, 31001, "C"]]
+    with pytest.raises(InputError) as caught:
+        read(path)
+    assert "2 worksheets hold a header row ('Term 4', 'Term 3')" in str(caught.value)
+    assert "--sheet 'Term 4'" in str(caught.value)
+    assert cells(read(path, sheet_name="Term 3")) == [[700009, 31009, "CNA"]]
+
+
+def test_xlsx_whose_first_worksheet_is_instructions_reads_the_data_worksheet(tmp_path: Path) -> None:
+    path = write_xlsx(
+        tmp_path,
+        {
+            "Read me": [["How to fill in this workbook"], ["Put one row per student and unit"], ["contact_id: the ID"]],
+            "Outcomes": [["Term 4"], ["contact_id", "class_id", "outcome"], [700001, 31001, "C"]],
+            "Lists": [["C", "CNA"]],
+        },
+    )
+    sheet = read(path)
+    assert cells(sheet) == [[700001, 31001, "C"]]
+    assert sheet.lines == (3,)
+    assert sheet.source == "xlsx sheet 'Outcomes', picked by its header row over 'Read me', 'Lists'"
+    assert worksheets(path, KNOWN_HEADERS) == (
+        Worksheet("Read me", False),
+        Worksheet("Outcomes", True),
+        Worksheet("Lists", False),
+    )
+
+
+def test_xlsx_where_no_worksheet_fits_names_the_worksheets_and_sheet_option(tmp_path: Path) -> None:
+    path = write_xlsx(tmp_path, {"Read me": [["Instructions"]], "Data": [["student", "result"], [1, "C"]]})
+    with pytest.raises(InputError) as caught:
+        read(path)
+    message = str(caught.value)
+    assert "none of its worksheets ('Read me', 'Data') has a header row" in message
+    assert "--sheet NAME" in message
 
 
 def test_xlsx_unknown_sheet_name_lists_the_sheets(tmp_path: Path) -> None:
@@ -390,3 +425,102 @@ def test_plain_text_passes_through_the_formula_guard_unchanged(text: str) -> Non
 @pytest.mark.parametrize("cell", [None, 700001, 12.5, dt.date(2026, 3, 1)])
 def test_unneutralise_leaves_cells_that_are_not_text_alone(cell: object) -> None:
     assert unneutralise(cell) == cell
+
+
+# ---------------------------------------------------------------- bounds: bombs, huge cells, NUL bytes
+
+
+def test_a_workbook_that_expands_past_the_bound_is_refused_before_parsing(tmp_path: Path) -> None:
+    path = tmp_path / "bomb.xlsx"
+    write_xlsx_bomb(path, 300 * 2**20)
+    assert path.stat().st_size < 2 * 2**20  # a small file...
+    with pytest.raises(InputError) as caught:
+        read(path)
+    message = str(caught.value)  # ...that says what it is, in one line
+    assert "bomb.xlsx expands to 300 MB of data inside its zip, more than the 256 MB a sheet may hold" in message
+    assert "\n" not in message
+
+
+def test_a_worksheet_with_more_rows_than_allowed_is_refused_before_parsing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(sheet_module, "MAX_ROWS", 5)
+    rows: list[list[object]] = [["contact_id", "class_id", "outcome"], *([[700001 + n, 31001, "C"] for n in range(9)])]
+    with pytest.raises(InputError, match="a worksheet holds 10 rows or more, more than the 5 rows a sheet may have"):
+        read(write_xlsx(tmp_path, {"Outcomes": rows}))
+
+
+def test_a_worksheet_with_more_cells_than_allowed_is_refused_before_parsing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(sheet_module, "MAX_CELLS", 20)
+    rows: list[list[object]] = [["contact_id", "class_id", "outcome"], *([[700001 + n, 31001, "C"] for n in range(9)])]
+    with pytest.raises(InputError, match="a worksheet holds 30 cells or more, more than the 20 cells a sheet may have"):
+        read(write_xlsx(tmp_path, {"Outcomes": rows}))
+
+
+def test_cells_far_apart_are_read_row_by_row_with_the_same_result(tmp_path: Path) -> None:
+    # A stray value at row 5,000 of column ZZ makes a used range of 3.5 million cells: too many to read whole.
+    rows: list[list[object]] = [
+        ["Term 4"],
+        ["contact_id", "class_id", "outcome", "start_date"],
+        [700001, 31001, "C", dt.datetime(2026, 2, 3)],
+        [700002, "31001", None, None],
+    ]
+    path = write_xlsx(tmp_path, {"Outcomes": rows})
+    book = openpyxl.load_workbook(path)
+    book["Outcomes"]["ZZ5000"] = "stray"
+    book.save(path)
+    sheet = read(path)
+    assert sheet_module._check_bounds(path, path.read_bytes()).dense_cells > sheet_module.DENSE_CELLS
+    assert cells(sheet)[:2] == [
+        [700001, 31001, "C", dt.datetime(2026, 2, 3), *([None] * 698)],
+        [700002, "31001", None, None, *([None] * 698)],
+    ]
+    assert sheet.lines[:2] == (3, 4)
+
+
+def _with_shared_string(path: Path, placeholder: str, text: bytes) -> None:
+    """Put text no spreadsheet program would write where a cell's placeholder is (inline or shared)."""
+    with zipfile.ZipFile(path) as package:
+        part = next(name for name in package.namelist() if placeholder.encode() in package.read(name))
+    edit_xlsx_part(path, part, lambda xml: xml.replace(placeholder.encode(), text))
+
+
+def test_a_cell_far_longer_than_a_spreadsheet_holds_is_refused_naming_it(tmp_path: Path) -> None:
+    path = write_xlsx(tmp_path, {"Outcomes": [["contact_id", "class_id", "note"], [700001, 31001, "HUGE"]]})
+    _with_shared_string(path, "HUGE", b"x" * (2 * 2**20))
+    with pytest.raises(InputError) as caught:
+        read(path)
+    assert str(caught.value) == (
+        "outcomes.xlsx row 2, column C: the cell holds 2,097,152 characters, far more than a spreadsheet cell can "
+        "(32,767); shorten it or clear it"
+    )
+
+
+def test_a_nul_byte_in_a_workbook_cell_is_refused_naming_the_cell(tmp_path: Path) -> None:
+    path = write_xlsx(
+        tmp_path, {"Outcomes": [["contact_id", "class_id", "note"], [700001, 31001, "ok"], [700002, 31001, "ZERO"]]}
+    )
+    _with_shared_string(path, "ZERO", b"before_x0000_after")  # how a workbook writes character 0
+    with pytest.raises(InputError, match=re.escape("outcomes.xlsx row 3, column C: the cell holds a NUL byte")):
+        read(path)
+
+
+def test_a_nul_byte_deep_in_a_csv_is_refused_naming_its_line(tmp_path: Path) -> None:
+    body = "".join(f"{700001 + n},31001,C\n" for n in range(5000))  # past the first 64 KB
+    path = write_bytes(
+        tmp_path, "outcomes.csv", f"contact_id,class_id,outcome\n{body}".encode() + b"700000,31\x001,C\n"
+    )
+    with pytest.raises(InputError, match=re.escape("outcomes.csv line 5002 holds a NUL byte (character 0)")):
+        read(path)
+
+
+def test_a_csv_cell_past_the_bound_is_one_line_not_a_quote_error(tmp_path: Path) -> None:
+    path = write_bytes(
+        tmp_path, "outcomes.csv", b"contact_id,class_id,note\n700001,31001," + b"x" * (2 * 2**20) + b"\n"
+    )
+    with pytest.raises(InputError) as caught:
+        read(path)
+    assert "line 2: a cell holds more than 1,048,576 characters" in str(caught.value)
+    assert "quote" not in str(caught.value)

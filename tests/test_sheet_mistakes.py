@@ -19,6 +19,7 @@ import pytest
 from click.testing import CliRunner, Result
 
 from batchupdate.cli import main
+from batchupdate.results import default_results_path
 from batchupdate.sandbox import SANDBOX_API_TOKEN, SANDBOX_WS_TOKEN, RunningSandbox, SandboxSettings, start_sandbox
 from tests.conftest import read_results, write_csv
 
@@ -403,7 +404,7 @@ def test_a_header_or_date_mistake_stops_or_runs_exactly_as_meant(
         assert len(lines) == 1 and lines[0].startswith("Error: "), shown
         for fragment in case.error:
             assert fragment in lines[0], (fragment, shown)
-        assert not (tmp_path / "sheet.results.csv").exists()
+        assert not default_results_path(sheet).exists()
         return
     for fragment in case.shown:
         assert fragment in result.stdout, (fragment, shown)
@@ -412,7 +413,7 @@ def test_a_header_or_date_mistake_stops_or_runs_exactly_as_meant(
     for contact, wanted in case.sent.items():
         (fields,) = [fields for fields in sent if fields["contactid"] == contact]
         assert {key: fields.get(key) for key in wanted} == dict(wanted), (contact, fields)
-    results = {int(line["row"]): line for line in read_results(tmp_path / "sheet.results.csv")}
+    results = {int(line["row"]): line for line in read_results(default_results_path(sheet))}
     assert len(results) == len(case.rows)
     for line, fragment in case.invalid.items():
         assert results[line]["status"] == "invalid" and fragment in results[line]["error"], results[line]

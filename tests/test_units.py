@@ -363,6 +363,7 @@ def test_write_against_the_fake_is_seen_by_a_reread() -> None:
     assert current is not None
     assert UNITS.compare(row, current) == []
     assert UNITS.result_values(target) == {
+        "student_name": "",
         "resolved_unit_id": "41001",
         "unit_enrolment_id": str(target.unit_enrolment_id),
         "before_outcome": "70",

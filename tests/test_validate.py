@@ -120,11 +120,6 @@ def test_several_problems_in_one_row_are_listed_in_column_order(tmp_path: Path) 
         pytest.param("700001,,BSBWHS411,C,,", "class_id is blank; fill it in", id="blank class_id"),
         pytest.param("700001,31001,,C,,", "unit_code and unit_id are both blank; fill in the unit code", id="no unit"),
         pytest.param(
-            "700001,31001,BSBWHS411,,,",
-            "the row asks for no change; fill in outcome, start_date or end_date",
-            id="no change asked",
-        ),
-        pytest.param(
             "700001,31001,BSBWHS411,C,25/11/2026,03/02/2026",
             "end_date '03/02/2026' is before start_date '25/11/2026'; swap them or fix the dates",
             id="end before start",
@@ -432,9 +427,6 @@ def test_module_rows_differing_only_in_name_spacing_or_case_are_duplicates(tmp_p
             "700001,32001,,locked,,",
             "module_name and module_enrolment_id are both blank; fill in the module's name",
             id="no module",
-        ),
-        pytest.param(
-            "700001,32001,Module 1,,,", "the row asks for no change; fill in access, start_date or end_date", id="none"
         ),
         pytest.param(
             "700001,32001,Module 1,,2026-11-25,03/02/2026",

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import click
 
-from batchupdate.cli import files, nightly, sandbox, sheets, web
+from batchupdate.cli import doctor, export, files, nightly, sandbox, sheets, web
 from batchupdate.cli.common import Commands
 
 
@@ -24,8 +24,10 @@ for command in (
     sheets.run,
     files.undo,
     files.template,
+    export.export,
     nightly.nightly,
     web.web,
     sandbox.sandbox,
+    doctor.doctor,
 ):
     main.add_command(command)

@@ -124,6 +124,12 @@ class Kind(Protocol[RecordT]):
     async def resolve(self, api: Api, rows: Sequence[Row]) -> dict[int, RecordT | Unresolved]:
         """Find each row's live record (by row index), or say why it cannot be found."""
 
+    async def holdings(self, api: Api, class_ids: Sequence[int]) -> list[RecordT]:
+        """Every record those classes hold now, found by the same lookups a run uses (for exports).
+
+        Only complete, documented answers count: an ApiError (or RejectedError) when a class cannot be read.
+        """
+
     def compare(self, row: Row, record: RecordT) -> list[Change]:
         """What the row would change on the record; empty when it already holds."""
 

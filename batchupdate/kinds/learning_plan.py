@@ -2,6 +2,8 @@
 
 Finding the record: the `learningModuleEnrolments` report, run once per chunk of students with `IN`
 filters. Its rows may be keyed by field NAMEs or DISPLAY names, so both are mapped to NAMEs first.
+`/report/run` documents no paging, so an answer counts only when complete: the distinct module enrolments
+it holds equal its COUNT. An incomplete chunk is run again in smaller parts, down to one student.
 Writing: `PUT /v2/learningPlan/modules/enrolments`, sending only the fields that change.
 """
 
@@ -10,13 +12,14 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import json
+import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
 from batchupdate.cells import CellError, as_int, clean_text, parse_date, parse_id
-from batchupdate.client import Api, describe_error, truncate
+from batchupdate.client import Api, UnprovenWriteError, describe_error, truncate
 from batchupdate.errors import InputError, RejectedError, RetriableApiError
 from batchupdate.kinds.base import (
     CLASS_ID_ALIASES,
@@ -33,6 +36,7 @@ from batchupdate.kinds.base import (
     dates_conflict,
     format_date,
 )
+from batchupdate.kinds.units import class_contacts
 
 REPORT = "learningModuleEnrolments"
 RUN_PATH, FIELDS_PATH, FIELD_PATH = "/report/run", "/report/fields", "/report/field"
@@ -113,10 +117,35 @@ class ModuleEnrolment:
     access: str | None  # "true", "false", "" (no override), or None when the report cannot show it
     start_date: dt.date | None
     end_date: dt.date | None
+    # Names for people (exports, plans); not part of what the record holds, so not compared.
+    student_name: str = field(default="", compare=False)
+    class_name: str = field(default="", compare=False)
 
     @property
     def key(self) -> tuple[object, ...]:
         return (self.module_enrolment_id,)
+
+
+@dataclass(frozen=True)
+class ReportAnswer:
+    """What one report run gave: its module enrolments, whether they are all COUNT says, and how many rows came."""
+
+    modules: list[ModuleEnrolment]
+    count: int | None
+    rows: int  # rows in the first answer: the most one run gives when it is incomplete
+
+    @property
+    def complete(self) -> bool:
+        return self.count is not None and len({m.module_enrolment_id for m in self.modules}) == self.count
+
+    def shortfall(self, asked: str = "this student alone") -> str:
+        held = len({m.module_enrolment_id for m in self.modules})
+        if self.count is None:
+            return f"the module report gave {held} rows and no COUNT, so it cannot be known to be complete"
+        return (
+            f"the module report gave {held} of the {self.count} module enrolments it counted (COUNT), "
+            f"even asked for {asked}"
+        )
 
 
 @dataclass
@@ -169,15 +198,11 @@ class Modules:
             lambda frame: blank_cells(frame, "module_name") & blank_cells(frame, "module_enrolment_id"),
             lambda row: "module_name and module_enrolment_id are both blank; fill in the module's name",
         ),
-        RowRule(
-            "change",
-            lambda frame: (
-                blank_cells(frame, "access") & blank_cells(frame, "start_date") & blank_cells(frame, "end_date")
-            ),
-            lambda row: "the row asks for no change; fill in access, start_date or end_date",
-        ),
+        # A row that leaves every value blank asks for nothing: it is looked up and comes out unchanged (an
+        # export's rows that nobody filled in), never invalid.
         DATES_IN_ORDER,
     )
+    # No student_name column: exported sheets carry one as a note, and a results file must not hold two.
     result_columns: tuple[str, ...] = (
         "resolved_module_enrolment_id",
         "enrol_id",
@@ -194,6 +219,9 @@ class Modules:
     status_names: str = "Enrolled or In Progress"
     display_to_name: dict[str, str] = field(default_factory=dict)
     access_field: str | None = None
+    prepared: bool = False
+    # Learnt this run: whether /report/run pages with displayLength/offsetRows (None until an answer needed it).
+    report_pages: bool | None = None
 
     def identity(self, row: Row) -> tuple[object, ...]:
         name = row["module_name"]
@@ -218,31 +246,80 @@ class Modules:
         )
         if statuses:
             self.status_ids, self.status_names = await _status_ids(api, statuses)
+        self.prepared = True
 
     async def resolve(self, api: Api, rows: Sequence[Row]) -> dict[int, ModuleEnrolment | Unresolved]:
         contacts = sorted({row["contact_id"] for row in rows})
         classes = sorted({row["class_id"] for row in rows})
+        found: dict[tuple[int, int], list[ModuleEnrolment]] = {}
+        errors: dict[int, str] = {}
         chunks = [
             contacts[start : start + CONTACTS_PER_REPORT] for start in range(0, len(contacts), CONTACTS_PER_REPORT)
         ]
-        found: dict[tuple[int, int], list[ModuleEnrolment]] = {}
-        errors: dict[int, str] = {}
-
-        async def run_chunk(chunk: list[int]) -> None:
-            try:
-                modules = await self._report(api, chunk, classes)
-            except (RejectedError, RetriableApiError, ValueError) as exc:
-                reason = describe_error(exc) if isinstance(exc, RejectedError | RetriableApiError) else str(exc)
-                errors.update(dict.fromkeys(chunk, f"could not run the module report: {reason}"))
-                return
-            for module in modules:
-                found.setdefault((module.contact_id, module.class_id), []).append(module)
-
-        await asyncio.gather(*(run_chunk(chunk) for chunk in chunks))
+        await asyncio.gather(*(self._read_complete(api, chunk, classes, found, errors) for chunk in chunks))
         return {
             row.index: Unresolved(errors[row["contact_id"]]) if row["contact_id"] in errors else self._match(row, found)
             for row in rows
         }
+
+    async def holdings(self, api: Api, class_ids: Sequence[int]) -> list[ModuleEnrolment]:
+        """Every module enrolment (of the run's statuses) the classes hold now, from complete report answers only."""
+        if not self.prepared:
+            await self.prepare(api, None)
+        found: dict[tuple[int, int], list[ModuleEnrolment]] = {}
+        await self._hold_classes(api, sorted(set(class_ids)), found)
+        return sorted((m for modules in found.values() for m in modules), key=lambda m: m.key)
+
+    async def _hold_classes(
+        self, api: Api, classes: Sequence[int], found: dict[tuple[int, int], list[ModuleEnrolment]]
+    ) -> None:
+        """Classes in halves until each answer is complete; a class alone still incomplete goes by its students."""
+        answer = await self._report(api, None, classes)
+        if answer.complete:
+            _add(found, answer.modules)
+            return
+        if len(classes) > 1:
+            await asyncio.gather(*(self._hold_classes(api, part, found) for part in _split(classes, answer)))
+            return
+        contacts = await class_contacts(api, classes[0])
+        if not contacts:
+            raise RejectedError(
+                f"could not read class {classes[0]}'s modules completely: "
+                f"{answer.shortfall(f'class {classes[0]} alone')}, and the class lists no students to ask one by one"
+            )
+        errors: dict[int, str] = {}
+        await self._read_complete(api, contacts, classes, found, errors)
+        if errors:
+            contact, reason = next(iter(errors.items()))
+            raise RejectedError(f"could not read class {classes[0]}'s modules completely: contact {contact}: {reason}")
+
+    async def _read_complete(
+        self,
+        api: Api,
+        contacts: Sequence[int],
+        classes: Sequence[int],
+        found: dict[tuple[int, int], list[ModuleEnrolment]],
+        errors: dict[int, str],
+    ) -> None:
+        """Run the report for these students; an incomplete answer is run again in smaller parts, down to one."""
+        if not contacts:
+            return
+        try:
+            answer = await self._report(api, contacts, classes)
+        except (RejectedError, RetriableApiError, ValueError) as exc:
+            reason = describe_error(exc) if isinstance(exc, RejectedError | RetriableApiError) else str(exc)
+            errors.update(dict.fromkeys(contacts, f"could not run the module report: {reason}"))
+            return
+        if answer.complete:
+            _add(found, answer.modules)
+        elif len(contacts) == 1:
+            errors[contacts[0]] = (
+                f"{answer.shortfall()}; no row is matched against a partial answer: run `batchupdate doctor` "
+                "and ask aXcelerate support why the learningModuleEnrolments report leaves rows out"
+            )
+        else:
+            parts = _split(contacts, answer)
+            await asyncio.gather(*(self._read_complete(api, part, classes, found, errors) for part in parts))
 
     def _match(self, row: Row, found: Mapping[tuple[int, int], list[ModuleEnrolment]]) -> ModuleEnrolment | Unresolved:
         modules = found.get((row["contact_id"], row["class_id"]), [])
@@ -303,13 +380,42 @@ class Modules:
             form["startDate"] = format_date(row["start_date"])
         if "end_date" in changed:
             form["endDate"] = format_date(row["end_date"])
-        body = await api.put(WRITE_PATH, form)
-        # The response is undocumented: any 2xx is success; keep a short copy for the log.
-        return truncate(json.dumps(body, default=str)) if body is not None else ""
+        reply = await api.put_reply(WRITE_PATH, form)
+        # The response is undocumented (useCache=false asks for the module enrolment): only a reply holding
+        # the module enrolment with the wanted values proves the write; anything else is re-read.
+        if self._holds_wanted(reply.body, row, target, changed):
+            api.write_proof.answered()
+            return truncate(json.dumps(reply.body, default=str))
+        if api.write_proof.trusted(reply):
+            return reply.describe()
+        raise UnprovenWriteError(reply)
+
+    def _holds_wanted(self, body: object, row: Row, target: ModuleEnrolment, changed: set[str]) -> bool:
+        """Whether a write's reply is this module enrolment holding every value the row sets."""
+        if isinstance(body, list) and len(body) == 1:
+            body = body[0]
+        held = _upper_keys(body)
+        if isinstance(held.get("DATA"), dict | list):
+            return self._holds_wanted(held["DATA"], row, target, changed)
+        if as_int(held.get("MODULEENROLMENTID")) != target.module_enrolment_id:
+            return False
+        if "access" in changed and (
+            "ACCESSOVERRIDE" not in held or _access(held["ACCESSOVERRIDE"]) != row["access"].override
+        ):
+            return False
+        dates = (("start_date", "STARTDATE"), ("end_date", "ENDDATE"))
+        return all(column not in changed or _report_date(held.get(key)) == row[column] for column, key in dates)
 
     async def reread(self, api: Api, row: Row, target: ModuleEnrolment) -> ModuleEnrolment | None:
-        modules = await self._report(api, [target.contact_id], [target.class_id])
-        return next((m for m in modules if m.module_enrolment_id == target.module_enrolment_id), None)
+        answer = await self._report(api, [target.contact_id], [target.class_id])
+        if not answer.complete:
+            raise ValueError(answer.shortfall())
+        current = next((m for m in answer.modules if m.module_enrolment_id == target.module_enrolment_id), None)
+        unknown_access = current is not None and current.access is None and row["access"] is not None
+        if current is not None and unknown_access and all(c.column == "access" for c in self.compare(row, current)):
+            # Everything else holds; the access override is what the report cannot show.
+            raise ValueError("the module report shows no access override, so the new access cannot be read back")
+        return current
 
     def restore(self, column: str, before: str) -> str | None:
         if column == "access":
@@ -320,6 +426,7 @@ class Modules:
         if target is None:
             return {}
         return {
+            "student_name": target.student_name,  # for the plan table; not a results column
             "resolved_module_enrolment_id": str(target.module_enrolment_id),
             "enrol_id": str(target.enrol_id),
             "before_access": UNKNOWN if target.access is None else ACCESS_SHOWN[target.access],
@@ -327,31 +434,40 @@ class Modules:
             "before_end_date": format_date(target.end_date),
         }
 
-    async def _report(self, api: Api, contacts: Sequence[int], classes: Sequence[int]) -> list[ModuleEnrolment]:
+    async def _report(self, api: Api, contacts: Sequence[int] | None, classes: Sequence[int]) -> ReportAnswer:
+        """One report for these students (None: every student) in these classes, paged where the tenant pages."""
         view_fields = [*VIEW_FIELDS, *([self.access_field] if self.access_field else [])]
-        filters = [
-            {"name": STATUS_FIELD, "value": ",".join(self.status_ids), "operator": "text IN"},
-            {"name": "contacts.contactid", "value": ",".join(map(str, contacts)), "operator": "IN"},
-            {"name": "classes.classid", "value": ",".join(map(str, classes)), "operator": "IN"},
-        ]
+        filters = [{"name": STATUS_FIELD, "value": ",".join(self.status_ids), "operator": "text IN"}]
+        if contacts is not None:
+            filters.append({"name": "contacts.contactid", "value": _listed(contacts), "operator": "IN"})
+        filters.append({"name": "classes.classid", "value": _listed(classes), "operator": "IN"})
         form = {
             "reportReference": REPORT,
             "selectedViewFields": ",".join(view_fields),
             "selectedFilterFields": json.dumps(filters),
         }
-        rows: list[Mapping[str, Any]] = []
-        while True:
-            body = _upper_keys(await api.post(RUN_PATH, form))
-            if body.get("SUCCESS") is False:
-                raise RejectedError("the module report failed", details=str(body.get("ERRORMSG") or ""))
-            data = body.get("DATA") or []
-            rows.extend(data)
-            total = as_int(body.get("COUNT"))
-            if not data or total is None or len(rows) >= total:
+        body = await self._run(api, form)
+        total = as_int(body.get("COUNT"))
+        data = [row for row in body.get("DATA") or [] if isinstance(row, Mapping)]
+        modules = {m.module_enrolment_id: m for m in map(self._module, data) if m is not None}
+        first_rows = len(data)
+        while total is not None and len(modules) < total and self.report_pages is not False:
+            # More rows than one answer holds: page the way saved reports do (undocumented for runs).
+            paged = {**form, "displayLength": str(REPORT_PAGE), "offsetRows": str(len(modules))}
+            page = [row for row in (await self._run(api, paged)).get("DATA") or [] if isinstance(row, Mapping)]
+            more = [m for m in map(self._module, page) if m is not None]
+            if not more or any(m.module_enrolment_id in modules for m in more):
+                self.report_pages = False  # paging brought nothing new or repeated rows: it is ignored here
                 break
-            # More rows than one answer holds: page on the way saved reports do (undocumented for runs).
-            form = {**form, "displayLength": str(REPORT_PAGE), "offsetRows": str(len(rows))}
-        return [module for module in (self._module(row) for row in rows) if module is not None]
+            self.report_pages = True
+            modules.update((m.module_enrolment_id, m) for m in more)
+        return ReportAnswer(list(modules.values()), total, first_rows)
+
+    async def _run(self, api: Api, form: Mapping[str, object]) -> dict[str, Any]:
+        body = _upper_keys(await api.post(RUN_PATH, form))
+        if body.get("SUCCESS") is False:
+            raise RejectedError("the module report failed", details=str(body.get("ERRORMSG") or ""))
+        return body
 
     def _module(self, report_row: Mapping[str, Any]) -> ModuleEnrolment | None:
         values = {
@@ -379,7 +495,31 @@ class Modules:
             access=_access(values[self.access_field]) if self.access_field in values else None,
             start_date=_report_date(values.get("learningmoduleenrolments.startdate")),
             end_date=_report_date(values.get("learningmoduleenrolments.enddate")),
+            student_name=" ".join(clean_text(values.get("contacts.fullname")).split()),
+            class_name=clean_text(values.get("classes.classdescriptor")),
         )
+
+
+def _add(found: dict[tuple[int, int], list[ModuleEnrolment]], modules: Sequence[ModuleEnrolment]) -> None:
+    for module in modules:
+        found.setdefault((module.contact_id, module.class_id), []).append(module)
+
+
+def _listed(ids: Sequence[int]) -> str:
+    return ",".join(map(str, ids))
+
+
+def _split(ids: Sequence[int], answer: ReportAnswer) -> list[Sequence[int]]:
+    """Smaller parts of an incomplete chunk: halves, or as many parts as the answer's rows say it needs.
+
+    An answer of n rows out of COUNT suggests parts of about n rows each; a margin keeps most parts under it.
+    """
+    parts = 2
+    if answer.count and answer.rows:
+        parts = max(2, math.ceil(answer.count * 1.25 / answer.rows))
+    parts = min(parts, len(ids))
+    size = math.ceil(len(ids) / parts)
+    return [ids[start : start + size] for start in range(0, len(ids), size)]
 
 
 async def _status_ids(api: Api, statuses: Sequence[str]) -> tuple[tuple[str, ...], str]:

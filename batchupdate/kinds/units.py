@@ -1,7 +1,10 @@
 """Unit outcomes: a row names a student's unit in a class and sets its outcome and dates.
 
-Finding the record: `GET /course/enrolments` (type p) lists a class's enrolments, each with its unit
-enrolments as `ACTIVITIES` of TYPE "s". The unit's `ID` is what `PUT /course/enrolment` needs.
+Finding the record: `GET /course/enrolments` with contactID + instanceID + type p answers one student's
+enrolment in a class, its unit enrolments as `ACTIVITIES` of TYPE "s" (the guide's documented path). The
+unit's `ID` is what `PUT /course/enrolment` needs. Listing a whole class (instanceID alone) is the fast
+path, but whether a listing carries ACTIVITIES is undocumented: a listing is trusted only for the units it
+shows, and every "not enrolled" or "unit not found" rests on the per-student answer.
 """
 
 from __future__ import annotations
@@ -10,11 +13,11 @@ import asyncio
 import datetime as dt
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from batchupdate.cells import CellError, as_int, clean_text, parse_date, parse_date_time, parse_id
-from batchupdate.client import Api, describe_error
+from batchupdate.client import Api, UnprovenWriteError, describe_error
 from batchupdate.errors import ApiError, InputError, RejectedError, RetriableApiError
 from batchupdate.kinds.base import (
     CLASS_ID_ALIASES,
@@ -63,12 +66,26 @@ class UnitEnrolment:
     outcome: str | None  # OUTCOMECODE: the number as text, None when no outcome is set
     start_date: dt.date | None
     end_date: dt.date | None
+    # Names for people (exports, plans); not part of what the record holds, so not compared.
+    student_name: str = field(default="", compare=False)
+    unit_name: str = field(default="", compare=False)
+    class_name: str = field(default="", compare=False)
 
     @property
     def key(self) -> tuple[object, ...]:
         return (self.contact_id, self.class_id, self.unit_id)
 
 
+@dataclass
+class ClassListing:
+    """What a class listing showed: each student's units, and the students it showed without any."""
+
+    units: dict[tuple[int, int], list[UnitEnrolment]] = field(default_factory=dict)
+    bare: set[int] = field(default_factory=set)  # contacts listed with ACTIVITIES absent or []
+    lacks_activities: bool = False  # some enrolment had no ACTIVITIES key at all
+
+
+@dataclass
 class Units:
     """The units sheet kind."""
 
@@ -119,15 +136,11 @@ class Units:
             lambda frame: blank_cells(frame, "unit_code") & blank_cells(frame, "unit_id"),
             lambda row: "unit_code and unit_id are both blank; fill in the unit code (e.g. BSBWHS411)",
         ),
-        RowRule(
-            "change",
-            lambda frame: (
-                blank_cells(frame, "outcome") & blank_cells(frame, "start_date") & blank_cells(frame, "end_date")
-            ),
-            lambda row: "the row asks for no change; fill in outcome, start_date or end_date",
-        ),
+        # A row that leaves every value blank asks for nothing: it is looked up and comes out unchanged (an
+        # export's rows that nobody filled in), never invalid.
         DATES_IN_ORDER,
     )
+    # No student_name column: exported sheets carry one as a note, and a results file must not hold two.
     result_columns: tuple[str, ...] = (
         "resolved_unit_id",
         "unit_enrolment_id",
@@ -140,6 +153,8 @@ class Units:
         ("class_id", "class_id"),
         ("unit_id", "resolved_unit_id"),
     )
+    # Learnt this run: False once a listing showed it does not carry unit activities (then per-student GETs).
+    listings_carry_units: bool | None = None
 
     def identity(self, row: Row) -> tuple[object, ...]:
         values = row.values  # called for every row of a sheet: plain dict access
@@ -154,40 +169,116 @@ class Units:
             raise InputError("--module-status is for modules sheets; this is a units sheet")
 
     async def resolve(self, api: Api, rows: Sequence[Row]) -> dict[int, UnitEnrolment | Unresolved]:
-        contacts_by_class: dict[int, set[int]] = defaultdict(set)
+        by_class: dict[int, list[Row]] = defaultdict(list)
         for row in rows:
-            contacts_by_class[row["class_id"]].add(row["contact_id"])
-        found: dict[tuple[int, int], list[UnitEnrolment]] = {}
+            by_class[row["class_id"]].append(row)
+        listed = [c for c, class_rows in by_class.items() if len(_contacts(class_rows)) >= CLASS_LISTING_THRESHOLD]
+        # The first listed class alone, settled to the end: what it shows decides how the rest are read.
+        first = {class_id: by_class[class_id] for class_id in listed[:1]}
+        rest = {class_id: class_rows for class_id, class_rows in by_class.items() if class_id not in first}
+        resolved: dict[int, UnitEnrolment | Unresolved] = {}
+        for classes in (first, rest):
+            resolved.update(await self._resolve_classes(api, classes))
+        return {row.index: resolved[row.index] for row in rows}
+
+    async def _resolve_classes(
+        self, api: Api, by_class: Mapping[int, Sequence[Row]]
+    ) -> dict[int, UnitEnrolment | Unresolved]:
+        to_list = {
+            class_id: _contacts(class_rows)
+            for class_id, class_rows in by_class.items()
+            if len(_contacts(class_rows)) >= CLASS_LISTING_THRESHOLD
+        }
         errors: dict[tuple[int, int], str] = {}
+        listed = await self._list_classes(api, to_list, errors)
+        # A listing is trusted only for the unit it shows; anything else is asked per student (documented).
+        resolved: dict[int, UnitEnrolment | Unresolved] = {}
+        ask: set[tuple[int, int]] = set()
+        rows = [row for class_rows in by_class.values() for row in class_rows]
+        for row in rows:
+            pair = (row["contact_id"], row["class_id"])
+            if pair in errors:
+                continue
+            match = match_unit(row, listed[pair]) if listed.get(pair) else None
+            if isinstance(match, UnitEnrolment):
+                resolved[row.index] = match
+            else:
+                ask.add(pair)
+        answered = await self._read_students(api, ask, errors)
+        for pair, units in answered.items():
+            if units and pair in listed and not listed[pair]:
+                self.listings_carry_units = False  # the listing showed none where the student has units
+        return {
+            row.index: resolved[row.index] if row.index in resolved else self._match(row, answered, errors)
+            for row in rows
+        }
 
-        async def list_class(class_id: int, contacts: set[int]) -> None:
+    async def holdings(self, api: Api, class_ids: Sequence[int]) -> list[UnitEnrolment]:
+        """Every unit enrolment the classes hold now: their listings, with students they show bare read one by one."""
+        errors: dict[tuple[int, int], str] = {}
+        listings = await self._list_classes(api, {class_id: None for class_id in class_ids}, errors)
+        if errors:
+            raise RejectedError(f"could not list the classes: {next(iter(errors.values()))}")
+        bare = {pair for pair, units in listings.items() if not units}
+        answered = await self._read_students(api, bare, errors)
+        if errors:
+            raise RejectedError(f"could not read a student's enrolment: {next(iter(errors.values()))}")
+        held = {**listings, **{pair: units or [] for pair, units in answered.items()}}
+        return [unit for pair in sorted(held) for unit in held[pair]]
+
+    async def _list_classes(
+        self, api: Api, classes: Mapping[int, set[int] | None], errors: dict[tuple[int, int], str]
+    ) -> dict[tuple[int, int], list[UnitEnrolment]]:
+        """List each class (the first alone, so what it shows can steer the rest); every student seen, by pair.
+
+        A student listed without units maps to []: the caller asks them one by one. Once the run has seen
+        listings without unit activities, classes are no longer listed but for their students (holdings).
+        """
+        found: dict[tuple[int, int], list[UnitEnrolment]] = {}
+
+        async def one(class_id: int, contacts: set[int] | None) -> None:
+            if self.listings_carry_units is False and contacts is not None:
+                return  # the listing would show no units: the caller asks per student
             try:
-                units = await _list_class(api, class_id, contacts)
+                listing = await _list_class(api, class_id, contacts)
             except (RejectedError, RetriableApiError, ValueError) as exc:
-                errors.update({(contact, class_id): _lookup_failed(exc) for contact in contacts})
+                errors.update({(contact, class_id): _lookup_failed(exc) for contact in contacts or ()})
+                if contacts is None:
+                    errors[(0, class_id)] = _lookup_failed(exc)
                 return
-            found.update(units)
+            if listing.lacks_activities:
+                self.listings_carry_units = False
+            elif listing.units and any(listing.units.values()) and self.listings_carry_units is None:
+                self.listings_carry_units = True
+            found.update(listing.units)
+            found.update({(contact, class_id): [] for contact in listing.bare if (contact, class_id) not in found})
 
-        async def list_student(class_id: int, contact_id: int) -> None:
+        items = list(classes.items())
+        if items:
+            await one(*items[0])
+            await asyncio.gather(*(one(class_id, contacts) for class_id, contacts in items[1:]))
+        return found
+
+    async def _read_students(
+        self, api: Api, pairs: set[tuple[int, int]], errors: dict[tuple[int, int], str]
+    ) -> dict[tuple[int, int], list[UnitEnrolment] | None]:
+        """The documented per-student answer for each (contact, class): its units, or None when not enrolled."""
+        answered: dict[tuple[int, int], list[UnitEnrolment] | None] = {}
+
+        async def one(contact_id: int, class_id: int) -> None:
             try:
-                units = await read_student(api, contact_id, class_id)
+                answered[(contact_id, class_id)] = await read_student(api, contact_id, class_id)
             except (RejectedError, RetriableApiError, ValueError) as exc:
                 errors[(contact_id, class_id)] = _lookup_failed(exc)
-                return
-            if units is not None:
-                found[(contact_id, class_id)] = units
 
-        lookups = []
-        for class_id, contacts in contacts_by_class.items():
-            if len(contacts) >= CLASS_LISTING_THRESHOLD:
-                lookups.append(list_class(class_id, contacts))
-            else:
-                lookups.extend(list_student(class_id, contact) for contact in contacts)
-        await asyncio.gather(*lookups)
-        return {row.index: self._match(row, found, errors) for row in rows}
+        await asyncio.gather(*(one(contact_id, class_id) for contact_id, class_id in sorted(pairs)))
+        return answered
 
     def _match(
-        self, row: Row, found: Mapping[tuple[int, int], list[UnitEnrolment]], errors: Mapping[tuple[int, int], str]
+        self,
+        row: Row,
+        found: Mapping[tuple[int, int], list[UnitEnrolment] | None],
+        errors: Mapping[tuple[int, int], str],
     ) -> UnitEnrolment | Unresolved:
         contact_id, class_id = row["contact_id"], row["class_id"]
         if (contact_id, class_id) in errors:
@@ -228,11 +319,16 @@ class Units:
             form["activityStartDate"] = format_date(row["start_date"])
         if "end_date" in changed:
             form["activityEndDate"] = format_date(row["end_date"])
-        body = await api.put(UPDATE_PATH, form)
-        status, message = _status_and_message(body)
-        if status and status != "success":
+        reply = await api.put_reply(UPDATE_PATH, form)
+        status, message = _status_and_message(reply.body)
+        if status == "success":  # the documented success, in any case of keys
+            api.write_proof.answered()
+            return message
+        if status:
             raise RejectedError(f"aXcelerate answered {status!r}", details=message)
-        return message
+        if api.write_proof.trusted(reply):
+            return reply.describe()
+        raise UnprovenWriteError(reply)
 
     async def reread(self, api: Api, row: Row, target: UnitEnrolment) -> UnitEnrolment | None:
         units = await read_student(api, target.contact_id, target.class_id)
@@ -246,6 +342,7 @@ class Units:
         if target is None:
             return {}
         return {
+            "student_name": target.student_name,  # for the plan table; not a results column
             "resolved_unit_id": str(target.unit_id),
             "unit_enrolment_id": str(target.unit_enrolment_id or ""),
             "before_outcome": target.outcome or "",
@@ -281,18 +378,52 @@ async def read_student(api: Api, contact_id: int, class_id: int) -> list[UnitEnr
     return units.get((contact_id, class_id))
 
 
-async def _list_class(api: Api, class_id: int, contacts: set[int]) -> dict[tuple[int, int], list[UnitEnrolment]]:
-    """Page through a class's enrolments until every wanted student is seen or the pages run out."""
-    units: dict[tuple[int, int], list[UnitEnrolment]] = {}
+async def _list_class(api: Api, class_id: int, contacts: set[int] | None) -> ClassListing:
+    """Page through a class's enrolments until every wanted student is seen or the pages run out.
+
+    Stops early when the wanted students come without unit activities: the listing cannot answer for them.
+    ``contacts`` None wants every student of the class.
+    """
+    listing = ClassListing()
     offset = 0
     while True:
         params = {"instanceID": class_id, "type": "p", "offset": offset, "limit": PAGE_SIZE}
         body = await api.get(ENROLMENTS_PATH, params)
         page = body if isinstance(body, list) else []
-        units.update(units_by_student(page, class_id))
-        if len(page) < PAGE_SIZE or contacts <= {contact for contact, _ in units}:
-            return units
+        if body is not None and not isinstance(body, list):
+            raise ValueError(f"expected a list of enrolments, got {type(body).__name__}")
+        wanted_here = []
+        for enrolment in page:
+            if not isinstance(enrolment, dict) or as_int(enrolment.get("INSTANCEID")) != class_id:
+                continue
+            contact_id = as_int(enrolment.get("CONTACTID"))
+            if contact_id is None or (contacts is not None and contact_id not in contacts):
+                continue
+            wanted_here.append(contact_id)
+            if "ACTIVITIES" not in enrolment:
+                listing.lacks_activities = True
+            units = _units_of(enrolment, contact_id, class_id)
+            if units:
+                listing.units[(contact_id, class_id)] = units
+            else:
+                listing.bare.add(contact_id)
+        seen = {contact for contact, _ in listing.units} | listing.bare
+        no_units_here = bool(wanted_here) and not any((contact, class_id) in listing.units for contact in wanted_here)
+        if contacts is not None and (listing.lacks_activities or no_units_here):
+            return listing  # this class's listing carries no units for the sheet's students: ask them one by one
+        if len(page) < PAGE_SIZE or (contacts is not None and contacts <= seen):
+            return listing
         offset += PAGE_SIZE
+
+
+def _contacts(rows: Sequence[Row]) -> set[int]:
+    return {row["contact_id"] for row in rows}
+
+
+async def class_contacts(api: Api, class_id: int) -> list[int]:
+    """Every student enrolled in the class, from its listing (contacts are listed whatever the activities)."""
+    listing = await _list_class(api, class_id, None)
+    return sorted({contact for contact, _ in listing.units} | listing.bare)
 
 
 def units_by_student(body: object, class_id: int) -> dict[tuple[int, int], list[UnitEnrolment]]:
@@ -308,14 +439,24 @@ def units_by_student(body: object, class_id: int) -> dict[tuple[int, int], list[
         contact_id = as_int(enrolment.get("CONTACTID"))
         if contact_id is None:
             continue
-        student_units = units.setdefault((contact_id, class_id), [])
-        for activity in enrolment.get("ACTIVITIES") or []:
-            if isinstance(activity, dict) and str(activity.get("TYPE", "")).lower() == "s":
-                student_units.append(_unit_enrolment(activity, contact_id, class_id))
+        units.setdefault((contact_id, class_id), []).extend(_units_of(enrolment, contact_id, class_id))
     return units
 
 
-def _unit_enrolment(activity: Mapping[str, Any], contact_id: int, class_id: int) -> UnitEnrolment:
+def _units_of(enrolment: Mapping[str, Any], contact_id: int, class_id: int) -> list[UnitEnrolment]:
+    """The unit enrolments (activities of TYPE s) of one program enrolment, named for people."""
+    student = " ".join(clean_text(enrolment.get(key)) for key in ("GIVENNAME", "SURNAME")).strip()
+    class_name = clean_text(enrolment.get("NAME"))
+    return [
+        _unit_enrolment(activity, contact_id, class_id, student, class_name)
+        for activity in enrolment.get("ACTIVITIES") or []
+        if isinstance(activity, dict) and str(activity.get("TYPE", "")).lower() == "s"
+    ]
+
+
+def _unit_enrolment(
+    activity: Mapping[str, Any], contact_id: int, class_id: int, student_name: str = "", class_name: str = ""
+) -> UnitEnrolment:
     outcome = activity.get("OUTCOMECODE")
     return UnitEnrolment(
         contact_id=contact_id,
@@ -326,6 +467,9 @@ def _unit_enrolment(activity: Mapping[str, Any], contact_id: int, class_id: int)
         outcome=None if outcome in (None, "") else str(outcome).strip(),
         start_date=parse_date_time(activity.get("STARTDATE")),
         end_date=parse_date_time(activity.get("FINISHDATE")),
+        student_name=student_name,
+        unit_name=clean_text(activity.get("NAME")),
+        class_name=class_name,
     )
 
 

@@ -16,6 +16,7 @@ from batchupdate.sandbox import modules, units
 from batchupdate.sandbox.context import Sandbox
 from batchupdate.sandbox.faults import echoed_headers_page, land_late, retry_after_header
 from batchupdate.sandbox.protocol import ApiError, Params, error_response
+from batchupdate.sandbox.readings import error_body
 from batchupdate.sandbox.settings import SandboxSettings
 
 API_PREFIX = "/api"
@@ -27,6 +28,9 @@ def endpoint(handler: Handler, *, is_write: bool) -> Callable[[Request], Awaitab
 
     async def serve(request: Request) -> Response:
         sandbox: Sandbox = request.app.state.sandbox
+        return error_body(sandbox.settings, await steps(request, sandbox))
+
+    async def steps(request: Request, sandbox: Sandbox) -> Response:
         delay = sandbox.faults.delay()
         if delay:
             await asyncio.sleep(delay)

@@ -9,6 +9,8 @@ from starlette.responses import JSONResponse, Response
 
 from batchupdate.sandbox.context import Sandbox
 from batchupdate.sandbox.protocol import Params, validation_error
+from batchupdate.sandbox.readings import report_page, write_answer
+from batchupdate.sandbox.settings import SandboxSettings
 from batchupdate.sandbox.store import ModuleEnrolment
 
 REPORT_REFERENCE = "learningModuleEnrolments"
@@ -99,7 +101,14 @@ def report_fields(sandbox: Sandbox, params: Params) -> Response:
     def listed(fields: list[ReportField]) -> list[dict[str, str]]:
         return [{"DISPLAY": field.display, "NAME": field.name, "GROUP": field.group} for field in fields]
 
-    return JSONResponse({"VIEWFIELDS": listed(VIEW_FIELDS), "FILTERFIELDS": listed(FILTER_FIELDS)})
+    return JSONResponse({"VIEWFIELDS": listed(view_fields_of(sandbox.settings)), "FILTERFIELDS": listed(FILTER_FIELDS)})
+
+
+def view_fields_of(settings: SandboxSettings) -> list[ReportField]:
+    """The report's view fields under the reading played: with or without the access override."""
+    if settings.report_access_field:
+        return VIEW_FIELDS
+    return DEFAULT_VIEW_FIELDS
 
 
 def report_field(sandbox: Sandbox, params: Params) -> Response:
@@ -136,14 +145,14 @@ def run_report(sandbox: Sandbox, params: Params) -> Response:
     """POST /report/run: module enrolments passing every filter, rows keyed by DISPLAY names."""
     require_report(params)
     params.require("selectedFilterFields")
-    view_fields = selected_view_fields(params.text("selectedViewFields"))
+    view_fields = selected_view_fields(params.text("selectedViewFields"), view_fields_of(sandbox.settings))
     filters = parse_filters(params.text("selectedFilterFields") or "")
     modules = [
         module
         for module in sandbox.store.module_enrolments()
         if all(one_filter.matches(module) for one_filter in filters)
     ]
-    page = page_of(modules, params)
+    page = report_page(sandbox.settings, modules, page_of(modules, params))
     return JSONResponse(
         {
             "DATA": [{field.display: field.value(module) for field in view_fields} for module in page],
@@ -162,12 +171,13 @@ def run_report(sandbox: Sandbox, params: Params) -> Response:
     )
 
 
-def selected_view_fields(selected: str | None) -> list[ReportField]:
+def selected_view_fields(selected: str | None, available: list[ReportField] = VIEW_FIELDS) -> list[ReportField]:
     """The view fields named in a comma-separated list (any case), or the default set; 412 for unknown names."""
     if selected is None:
         return DEFAULT_VIEW_FIELDS
     names = [name.strip().lower() for name in selected.split(",") if name.strip()]
-    unknown = [name for name in names if name not in VIEW_FIELDS_BY_NAME]
+    known = {field.name for field in available}
+    unknown = [name for name in names if name not in known]
     if unknown:
         raise validation_error(
             *(f"selectedViewFields: '{name}' is not a field of {REPORT_REFERENCE}." for name in unknown)
@@ -228,11 +238,13 @@ def update_module_enrolment(sandbox: Sandbox, params: Params) -> Response:
     end_date = changes.get("end_date", module.end_date)
     if start_date and end_date and end_date < start_date:
         raise validation_error(f"endDate {end_date} is before startDate {start_date}.")
-    if sandbox.store.update_module_enrolment(module.module_enrolment_id, changes):
+    if not sandbox.settings.writes_swallowed and sandbox.store.update_module_enrolment(
+        module.module_enrolment_id, changes
+    ):
         sandbox.stats.record_write_applied()
     updated = sandbox.store.find_module_enrolment(module.module_enrolment_id)
     assert updated is not None
-    return JSONResponse(module_json(updated))
+    return write_answer(sandbox.settings, JSONResponse(module_json(updated)))
 
 
 def find_module(sandbox: Sandbox, params: Params) -> ModuleEnrolment:

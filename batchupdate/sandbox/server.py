@@ -11,7 +11,7 @@ from starlette.applications import Starlette
 from batchupdate.sandbox.app import create_app
 from batchupdate.sandbox.context import Sandbox
 from batchupdate.sandbox.faults import RequestStats
-from batchupdate.sandbox.settings import SandboxSettings
+from batchupdate.sandbox.settings import SandboxSettings, from_environment
 from batchupdate.sandbox.store import Store
 
 STARTUP_TIMEOUT = 10.0
@@ -54,16 +54,13 @@ class RunningSandbox:
         self.stop()
 
 
-def start_sandbox(
-    settings: SandboxSettings = SandboxSettings(),  # noqa: B008 - frozen, so sharing the default is safe
-    host: str = "127.0.0.1",
-    port: int = 0,
-) -> RunningSandbox:
+def start_sandbox(settings: SandboxSettings | None = None, host: str = "127.0.0.1", port: int = 0) -> RunningSandbox:
     """Serve in a background thread (uvicorn), wait until it accepts connections, return it.
 
-    port=0 picks a free port.
+    port=0 picks a free port. Without settings: the defaults, playing the readings BATCHUPDATE_SANDBOX_READINGS
+    names (how `--sandbox` runs are played under a reading).
     """
-    app = create_app(settings)
+    app = create_app(settings or from_environment())
     # Binding here, not in uvicorn, tells us the port at once when port=0 asked for any free one.
     # IPPROTO_TCP, not the default 0: asyncio turns Nagle off (TCP_NODELAY) only on sockets that say TCP,
     # and with Nagle on, each reply's body waited for the client's delayed ACK: 40 ms on every request

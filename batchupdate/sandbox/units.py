@@ -7,6 +7,7 @@ from starlette.responses import JSONResponse, Response
 from batchupdate.sandbox.context import Sandbox
 from batchupdate.sandbox.outcomes import OUTCOME_SHORT_CODES, short_code
 from batchupdate.sandbox.protocol import Params, validation_error
+from batchupdate.sandbox.readings import listed, write_answer
 from batchupdate.sandbox.store import ProgramEnrolment, UnitEnrolment
 
 DELIVERY = {"CODE": 10, "DESCRIPTION": "Classroom-based"}
@@ -48,7 +49,10 @@ def list_enrolments(sandbox: Sandbox, params: Params) -> Response:
     if not enrolments:
         return Response(status_code=204)
     units = sandbox.store.unit_enrolments_of([enrolment.enrol_id for enrolment in enrolments])
-    return JSONResponse([enrolment_json(enrolment, units) for enrolment in enrolments])
+    answer = [enrolment_json(enrolment, units) for enrolment in enrolments]
+    if contact_id is None:  # a class listing: whether it carries ACTIVITIES is the reading played
+        answer = [listed(sandbox.settings, enrolment) for enrolment in answer]
+    return JSONResponse(answer)
 
 
 def enrolment_json(enrolment: ProgramEnrolment, units: list[UnitEnrolment]) -> dict[str, Any]:
@@ -143,9 +147,10 @@ def update_unit_enrolment(sandbox: Sandbox, params: Params) -> Response:
     if start_date and end_date and end_date < start_date:
         raise validation_error(f"activityEndDate {end_date} is before activityStartDate {start_date}.")
     # Handlers run one at a time on the event loop, so nothing can change the unit between check and write.
-    if sandbox.store.update_unit_enrolment(unit.record_id, changes):
+    if not sandbox.settings.writes_swallowed and sandbox.store.update_unit_enrolment(unit.record_id, changes):
         sandbox.stats.record_write_applied()
-    return JSONResponse({"STATUS": "success", "MSG": "Enrolment was updated successfully."})
+    documented = JSONResponse({"STATUS": "success", "MSG": "Enrolment was updated successfully."})
+    return write_answer(sandbox.settings, documented)
 
 
 def find_unit(sandbox: Sandbox, params: Params, contact_id: int, class_id: int) -> UnitEnrolment:

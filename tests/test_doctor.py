@@ -1,0 +1,102 @@
+"""`batchupdate doctor`: reports the reading a tenant follows, one clear line and the right exit when it cannot."""
+
+from __future__ import annotations
+
+import socket
+
+import pytest
+
+from batchupdate.sandbox.settings import READINGS, READINGS_VARIABLE
+
+CLASSES = ("--class", "31002", "--class", "32001")
+# What doctor's summary says for each reading it can find out without writing.
+FOUND = {
+    "fastest": ("class_listing_activities=full", "report_paging=all-at-once", "report_access_field=learning"),
+    "listing-empty": ("class_listing_activities=empty",),
+    "listing-absent": ("class_listing_activities=absent",),
+    "report-capped": ("report_paging=capped-40-ignored",),
+    "report-paged": ("report_paging=capped-40-paged",),
+    "no-access-field": ("report_access_field=none",),
+    "slowest": ("class_listing_activities=absent", "report_paging=capped-40-ignored", "report_access_field=none"),
+}
+
+
+@pytest.mark.parametrize("reading", list(READINGS))
+def test_doctor_reports_the_reading_and_sends_no_write(start, run_cli, reading: str) -> None:
+    sandbox = start(**READINGS[reading])
+
+    result = run_cli("doctor", *CLASSES, url=sandbox.url)
+
+    assert result.returncode == 0, result.stdout + result.stderr
+    lines = result.stdout.splitlines()
+    assert all(line.split()[0] == "ok" for line in lines[:-1]), result.stdout
+    summary = lines[-1]
+    for phrase in FOUND.get(reading, FOUND["fastest"][:1]):
+        assert phrase in summary, summary
+    assert "no writes" in summary
+    assert all(method in ("GET", "POST") for method, _, _ in sandbox.stats.log)
+    assert all(path.startswith("/report/") for method, path, _ in sandbox.stats.log if method == "POST")
+    assert sandbox.stats.writes_applied == 0
+
+
+def test_doctor_sandbox_plays_the_reading_the_environment_names(run_cli) -> None:
+    result = run_cli("doctor", "--sandbox", *CLASSES, env={READINGS_VARIABLE: "listing-absent,report-capped"})
+
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "class_listing_activities=absent" in result.stdout
+    assert "report_paging=capped-40-ignored" in result.stdout
+
+
+def test_without_a_class_doctor_says_what_it_could_not_test_and_warns(sandbox, run_cli) -> None:
+    result = run_cli("doctor", url=sandbox.url)
+
+    assert result.returncode == 1
+    warnings = [line for line in result.stdout.splitlines() if line.startswith("warn")]
+    assert [line.split(":")[0] for line in warnings] == ["warn  class listings", "warn  report paging"]
+    assert all("add --class ID" in line for line in warnings)
+
+
+def test_bad_tokens_give_one_fail_line_and_exit_3(start, run_cli) -> None:
+    sandbox = start(api_token="another-token")
+
+    result = run_cli("doctor", url=sandbox.url)
+
+    assert result.returncode == 3
+    [failure] = [line for line in result.stdout.splitlines() if line.startswith("fail")]
+    assert failure.startswith("fail  tokens: aXcelerate refused the credentials (HTTP 401")
+    assert "check AXCELERATE_API_TOKEN and AXCELERATE_WS_TOKEN" in failure
+    assert "Traceback" not in result.stdout + result.stderr
+    assert "sandbox-api-token" not in result.stdout + result.stderr, "a token never appears in output"
+
+
+def test_an_unreachable_host_gives_one_fail_line_and_exit_3(run_cli) -> None:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]  # free, and nothing listens on it once closed
+
+    result = run_cli("doctor", url=f"http://127.0.0.1:{port}/api")
+
+    assert result.returncode == 3
+    [failure] = [line for line in result.stdout.splitlines() if line.startswith("fail")]
+    assert failure.startswith("fail  connection: cannot reach aXcelerate") and "AXCELERATE_URL" in failure
+
+
+@pytest.mark.parametrize(
+    ("url", "said"),
+    [
+        ("http://tenant.app.axcelerate.com/api", "plain http://"),
+        ("https://tenant.app.axcelerate.com", "should end in /api"),
+    ],
+)
+def test_unsafe_or_malformed_settings_give_one_line_and_exit_2(run_cli, url: str, said: str) -> None:
+    result = run_cli("doctor", env={"AXCELERATE_URL": url, "AXCELERATE_API_TOKEN": "a", "AXCELERATE_WS_TOKEN": "b"})
+
+    assert result.returncode == 2
+    assert result.stdout.count("\n") == 1 and result.stdout.startswith("fail  settings: ") and said in result.stdout
+
+
+def test_missing_settings_name_the_variables_and_exit_2(run_cli) -> None:
+    result = run_cli("doctor")
+
+    assert result.returncode == 2
+    assert "AXCELERATE_URL, AXCELERATE_API_TOKEN, AXCELERATE_WS_TOKEN not set" in result.stdout
