@@ -1,10 +1,11 @@
 """Kill a run while its writes are held by a slow server, resume at once, and count the records written twice.
 
     python bench/late_landing.py [--cli-repo DIR] [--rows 40] [--late 2.0] [--concurrency 4] [--kills 3]
+                                 [--kill-after N]
 
 The sandbox (from this checkout) holds every write ``--late`` seconds before applying it, even after the client
 has gone (its ``late_landing`` fault). The CLI (from ``--cli-repo``: this checkout, or another, to compare) is
-killed with SIGKILL once the sandbox has received ``--concurrency`` writes with one still held, then run again
+killed with SIGKILL once the sandbox has received ``--kill-after`` writes with one still held, then run again
 at once to the end. Once every held write has landed, a record that received more than one PUT was written twice.
 """
 
@@ -35,6 +36,7 @@ def main() -> None:
     parser.add_argument("--late", type=float, default=2.0)
     parser.add_argument("--concurrency", type=int, default=4)
     parser.add_argument("--kills", type=int, default=3, help="scenarios, each on a fresh sandbox")
+    parser.add_argument("--kill-after", type=int, help="writes received before the kill [--concurrency]")
     options = parser.parse_args()
     twice_in_all = 0
     for scenario in range(1, options.kills + 1):
@@ -60,7 +62,8 @@ def one_scenario(options: argparse.Namespace) -> tuple[int, int, int, float]:
             command += ["--concurrency", str(options.concurrency), "--rate", "80"]
             first = subprocess.Popen(command, cwd=work, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
             stats = sandbox.stats
-            while stats.count(*PUT) < options.concurrency or stats.count(*PUT) <= stats.writes_applied:
+            kill_after = options.kill_after or options.concurrency
+            while stats.count(*PUT) < kill_after or stats.count(*PUT) <= stats.writes_applied:
                 assert first.poll() is None, "the run ended before the kill"
                 time.sleep(0.002)
             first.kill()
