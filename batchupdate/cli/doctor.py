@@ -30,6 +30,7 @@ def doctor(sandbox: bool, class_ids: tuple[int, ...]) -> None:
     from batchupdate.doctor import FAIL, Check, describe_readings, examine
     from batchupdate.errors import ConfigError
     from batchupdate.exits import Exit
+    from batchupdate.learnt import save_learnt
     from batchupdate.pacing import DEFAULT_CONCURRENCY, Pacer, RetryPolicy
     from batchupdate.session import connect
 
@@ -50,6 +51,9 @@ def doctor(sandbox: bool, class_ids: tuple[int, ...]) -> None:
                 writes = sum(n for request, n in api.sent.items() if not request.startswith(("GET ", "POST /report")))
                 assert writes == 0, "doctor must never write"
                 click.echo(f"Readings: {describe_readings(checkup.readings)} ({sent} reads, no writes)")
+                if checkup.readings and not connection.sandbox:  # a sandbox's URL changes every time
+                    kept = save_learnt(connection.url, checkup.readings)
+                    click.echo(f"Kept in {kept} (no token): the next run here starts on these readings")
             return checkup.exit_code
 
     try:

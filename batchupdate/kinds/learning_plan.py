@@ -37,6 +37,7 @@ from batchupdate.kinds.base import (
     format_date,
 )
 from batchupdate.kinds.units import class_contacts
+from batchupdate.learnt import learnt_readings
 
 REPORT = "learningModuleEnrolments"
 RUN_PATH, FIELDS_PATH, FIELD_PATH = "/report/run", "/report/fields", "/report/field"
@@ -246,6 +247,9 @@ class Modules:
         )
         if statuses:
             self.status_ids, self.status_names = await _status_ids(api, statuses)
+        # doctor found report runs ignore paging here: no paging probe (answers are still checked for COUNT).
+        if learnt_readings(str(api.http.base_url)).get("report_paging", "").endswith("-ignored"):
+            self.report_pages = False
         self.prepared = True
 
     async def resolve(self, api: Api, rows: Sequence[Row]) -> dict[int, ModuleEnrolment | Unresolved]:

@@ -35,6 +35,7 @@ from batchupdate.kinds.base import (
     format_date,
 )
 from batchupdate.kinds.outcomes import parse_outcome, short_code
+from batchupdate.learnt import learnt_readings
 
 ENROLMENTS_PATH = "/course/enrolments"
 UPDATE_PATH = "/course/enrolment"
@@ -167,6 +168,9 @@ class Units:
     async def prepare(self, api: Api, statuses: Sequence[str] | None) -> None:
         if statuses:
             raise InputError("--module-status is for modules sheets; this is a units sheet")
+        # doctor found listings carry no units here: read students one by one from the start (documented path).
+        if learnt_readings(str(api.http.base_url)).get("class_listing_activities") in ("empty", "absent"):
+            self.listings_carry_units = False
 
     async def resolve(self, api: Api, rows: Sequence[Row]) -> dict[int, UnitEnrolment | Unresolved]:
         by_class: dict[int, list[Row]] = defaultdict(list)
