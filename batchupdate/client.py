@@ -28,6 +28,7 @@ from batchupdate.errors import (
     RunAbortedError,
 )
 from batchupdate.pacing import Pacer, RetryPolicy, Sleep
+from batchupdate.redact import Redactor, credential_values
 
 log = logging.getLogger(__name__)
 DETAILS_LIMIT = 300
@@ -64,6 +65,8 @@ class Api:
         self._wall_clock = wall_clock
         # Told of every wait longer than LONG_WAIT (seconds, reason), as it begins: the progress line.
         self.on_long_wait: WaitListener = lambda seconds, reason: None
+        # Whatever aXcelerate (or a proxy) answers is scrubbed of the tokens here, before any of it is kept.
+        self.redact = Redactor(credential_values(http.headers))
 
     async def get(self, path: str, params: Mapping[str, object]) -> Any:
         """GET and return the decoded JSON (None for 204 No Content), retrying what may succeed later."""
@@ -181,7 +184,7 @@ class Api:
                 return response.json()
             except json.JSONDecodeError as exc:
                 raise RetriableApiError(f"aXcelerate answered HTTP {status} with something that is not JSON") from exc
-        message, details = _error_text(response)
+        message, details = _error_text(response, self.redact)
         if status in (401, 403):
             raise RunAbortedError(
                 f"aXcelerate refused the credentials (HTTP {status}: {message}); "
@@ -190,7 +193,8 @@ class Api:
             )
         if 300 <= status < 400:
             raise RunAbortedError(
-                f"aXcelerate answered with a redirect (HTTP {status}) to {response.headers.get('location', '?')}; "
+                f"aXcelerate answered with a redirect (HTTP {status}) to "
+                f"{self.redact(response.headers.get('location', '?'))}; "
                 "check AXCELERATE_URL: it should be https://<tenant>.app.axcelerate.com/api",
                 status=status,
             )
@@ -311,8 +315,11 @@ def parse_retry_after(value: str | None, now: float) -> float | None:
     return min(seconds, RETRY_AFTER_LIMIT)
 
 
-def _error_text(response: httpx.Response) -> tuple[str, str]:
-    """The error body's messages and details, whatever the case of its keys, cut to a sane length."""
+def _error_text(response: httpx.Response, redact: Callable[[str], str] = str) -> tuple[str, str]:
+    """The error body's messages and details, whatever the case of its keys, scrubbed, cut to a sane length.
+
+    Scrubbed before it is cut, so a token cut in half cannot slip past.
+    """
     try:
         body = response.json()
     except (json.JSONDecodeError, UnicodeDecodeError):
@@ -323,7 +330,7 @@ def _error_text(response: httpx.Response) -> tuple[str, str]:
         details = str(lowered.get("details") or "")
     else:
         message, details = f"HTTP {response.status_code}", response.text.strip()
-    return truncate(f"HTTP {response.status_code} {message}".strip()), truncate(details)
+    return truncate(redact(f"HTTP {response.status_code} {message}".strip())), truncate(redact(details))
 
 
 def truncate(text: str, limit: int = DETAILS_LIMIT) -> str:

@@ -80,5 +80,3 @@ def web(
             serve(config, connection, host, port)
     except InputError as exc:
         fail(str(exc))
-
-

@@ -15,7 +15,7 @@ from starlette.routing import Route
 
 from batchupdate.sandbox import modules, units
 from batchupdate.sandbox.context import Sandbox
-from batchupdate.sandbox.faults import retry_after_header
+from batchupdate.sandbox.faults import echoed_headers_page, land_late, retry_after_header
 from batchupdate.sandbox.protocol import ApiError, Params, error_response
 from batchupdate.sandbox.readings import error_body
 from batchupdate.sandbox.settings import SandboxSettings
@@ -53,6 +53,10 @@ def endpoint(handler: Handler, *, is_write: bool) -> Callable[[Request], Awaitab
         sandbox.stats.record_served(request.method, path, params.as_dict())
         if scripted is not None and scripted.answers and not scripted.applied:
             return scripted.answer()
+        if is_write and sandbox.settings.echo_headers:
+            return error_response(400, echoed_headers_page(request.headers))
+        if is_write:
+            await land_late(sandbox.settings)
         fault = sandbox.faults.draw(is_write)
         if fault is not None and not fault.after_write:
             return error_response(fault.status, "Injected fault: nothing was changed.")

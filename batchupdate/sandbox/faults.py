@@ -1,6 +1,7 @@
 """What makes the sandbox behave like a busy remote API: counters, rate limit, latency, random faults drawn
 from the settings, and faults scripted per contact, path and request by tests (``FaultScript``)."""
 
+import asyncio
 import logging
 import math
 import random
@@ -268,3 +269,16 @@ def delay_answers(seconds: float, *, method: str | None = None, path: str | None
                   times: int | None = None) -> ScriptedFault:  # fmt: skip
     """Answers (to these requests) come ``seconds`` late."""
     return ScriptedFault(method=method, path=path, delay=seconds, times=times)
+# --- Hostile-world faults: a server that echoes secrets, a write that lands late ----------------------------
+
+
+def echoed_headers_page(headers: Mapping[str, str]) -> str:
+    """A ColdFusion-style debug page quoting every request header, as a misconfigured server or proxy sends."""
+    cells = "".join(f"<tr><td>{name}</td><td>{value}</td></tr>" for name, value in headers.items())
+    return f"Element REQUEST is undefined. <table><caption>Request headers</caption>{cells}</table>"
+
+
+async def land_late(settings: SandboxSettings) -> None:
+    """Hold a write for ``late_landing`` seconds before applying it, even if the client has gone by then."""
+    if settings.late_landing:
+        await asyncio.sleep(settings.late_landing)
