@@ -28,11 +28,15 @@ from batchupdate.errors import (
     RunAbortedError,
 )
 from batchupdate.pacing import Pacer, RetryPolicy, Sleep
+from batchupdate.redact import Redactor, credential_values
 
 log = logging.getLogger(__name__)
 DETAILS_LIMIT = 300
 RETRIABLE_STATUSES = frozenset({500, 502, 503, 504})
 RETRY_AFTER_LIMIT = 300.0  # seconds: a longer Retry-After is honoured only up to this, then retried
+LONG_WAIT = 10.0  # seconds: a wait longer than this is shown to whoever watches the run, with its reason
+SLOW_DOWN = "aXcelerate asked to slow down (429)"
+WaitListener = Callable[[float, str], None]
 
 
 class Api:
@@ -59,6 +63,10 @@ class Api:
         self._sleep = sleep
         self._draw = draw
         self._wall_clock = wall_clock
+        # Told of every wait longer than LONG_WAIT (seconds, reason), as it begins: the progress line.
+        self.on_long_wait: WaitListener = lambda seconds, reason: None
+        # Whatever aXcelerate (or a proxy) answers is scrubbed of the tokens here, before any of it is kept.
+        self.redact = Redactor(credential_values(http.headers))
 
     async def get(self, path: str, params: Mapping[str, object]) -> Any:
         """GET and return the decoded JSON (None for 204 No Content), retrying what may succeed later."""
@@ -81,9 +89,21 @@ class Api:
         reply: WriteReply = await self._call("PUT", path, form=form, write=True)
         return reply
 
-    async def backoff(self, attempt: int) -> None:
+    async def backoff(self, attempt: int, reason: str) -> None:
         """Wait before another try of the same thing, with the policy's jittered backoff."""
-        await self._sleep(self.policy.backoff(attempt, self._draw))
+        await self._wait(self.policy.backoff(attempt, self._draw), reason)
+
+    async def _wait(self, seconds: float, reason: str) -> None:
+        self._waiting(seconds, reason)
+        await self._sleep(seconds)
+
+    def _waiting(self, seconds: float, reason: str) -> None:
+        """Log a wait; one longer than LONG_WAIT is logged as a warning and shown on screen too."""
+        if seconds > LONG_WAIT:
+            log.warning("waiting %.0f s: %s", seconds, reason)
+            self.on_long_wait(seconds, reason)
+        else:
+            log.info("waiting %.2f s: %s", seconds, reason)
 
     async def _call(
         self,
@@ -95,6 +115,7 @@ class Api:
         write: bool = False,
     ) -> Any:
         faults = throttles = 0
+        throttled_for = 0.0  # seconds this request has waited out 429s
         while True:
             try:
                 return await self._send_once(method, path, params, form, write)
@@ -102,25 +123,31 @@ class Api:
                 if isinstance(exc, AmbiguousWriteError):
                     raise
                 if exc.status == 429:
-                    # A throttle is not a fault: the pacer already holds every request back for Retry-After.
                     throttles += 1
-                    if throttles > self.policy.throttles:
-                        raise
-                    if exc.retry_after is not None:
-                        continue
-                    delay = self.policy.backoff(throttles, self._draw)
-                else:
-                    faults += 1
-                    if faults >= self.policy.attempts:
-                        if isinstance(exc, _Unreachable):
-                            raise RunAbortedError(
-                                f"cannot reach aXcelerate at {self.http.base_url} ({exc}); "
-                                "check AXCELERATE_URL and the network"
-                            ) from exc
-                        raise
-                    delay = self.policy.backoff(faults, self._draw)
-                log.info("%s %s: %s; retrying in %.2fs", method, path, exc, delay)
-                await self._sleep(delay)
+                    delay = (
+                        exc.retry_after if exc.retry_after is not None else self.policy.backoff(throttles, self._draw)
+                    )
+                    if throttles > self.policy.throttles or throttled_for + delay > self.policy.throttle_wait:
+                        raise RetriableApiError(
+                            f"aXcelerate kept answering 429 (too many requests): {throttles} times to this request"
+                            f" after {throttled_for:.0f} s of waiting, the last asking for {delay:.0f} s more",
+                            status=429,
+                        ) from exc
+                    throttled_for += delay
+                    if exc.retry_after is None:
+                        await self._wait(delay, SLOW_DOWN)
+                    # else: the pacer holds every request back for Retry-After (and showed a long pause)
+                    continue
+                faults += 1
+                if faults >= self.policy.attempts:
+                    if isinstance(exc, _Unreachable):
+                        raise RunAbortedError(
+                            f"cannot reach aXcelerate at {self.http.base_url} ({exc}); "
+                            "check AXCELERATE_URL and the network"
+                        ) from exc
+                    raise
+                log.info("%s %s: %s; retrying", method, path, exc)
+                await self._wait(self.policy.backoff(faults, self._draw), f"{exc}; trying again")
 
     async def _send_once(
         self,
@@ -157,7 +184,7 @@ class Api:
                 return response.json()
             except json.JSONDecodeError as exc:
                 raise RetriableApiError(f"aXcelerate answered HTTP {status} with something that is not JSON") from exc
-        message, details = _error_text(response)
+        message, details = _error_text(response, self.redact)
         if status in (401, 403):
             raise RunAbortedError(
                 f"aXcelerate refused the credentials (HTTP {status}: {message}); "
@@ -166,13 +193,16 @@ class Api:
             )
         if 300 <= status < 400:
             raise RunAbortedError(
-                f"aXcelerate answered with a redirect (HTTP {status}) to {response.headers.get('location', '?')}; "
+                f"aXcelerate answered with a redirect (HTTP {status}) to "
+                f"{self.redact(response.headers.get('location', '?'))}; "
                 "check AXCELERATE_URL: it should be https://<tenant>.app.axcelerate.com/api",
                 status=status,
             )
         if status == 429:
             retry_after = parse_retry_after(response.headers.get("retry-after"), self._wall_clock())
-            self.pacer.throttled(retry_after, started)
+            pause = self.pacer.throttled(retry_after, started)
+            if pause:
+                self._waiting(pause, SLOW_DOWN)  # every request waits it out (in the pacer)
             raise RetriableApiError("too many requests (HTTP 429)", status=429, retry_after=retry_after)
         if status in RETRIABLE_STATUSES:
             error = AmbiguousWriteError if write else RetriableApiError
@@ -285,8 +315,11 @@ def parse_retry_after(value: str | None, now: float) -> float | None:
     return min(seconds, RETRY_AFTER_LIMIT)
 
 
-def _error_text(response: httpx.Response) -> tuple[str, str]:
-    """The error body's messages and details, whatever the case of its keys, cut to a sane length."""
+def _error_text(response: httpx.Response, redact: Callable[[str], str] = str) -> tuple[str, str]:
+    """The error body's messages and details, whatever the case of its keys, scrubbed, cut to a sane length.
+
+    Scrubbed before it is cut, so a token cut in half cannot slip past.
+    """
     try:
         body = response.json()
     except (json.JSONDecodeError, UnicodeDecodeError):
@@ -297,7 +330,7 @@ def _error_text(response: httpx.Response) -> tuple[str, str]:
         details = str(lowered.get("details") or "")
     else:
         message, details = f"HTTP {response.status_code}", response.text.strip()
-    return truncate(f"HTTP {response.status_code} {message}".strip()), truncate(details)
+    return truncate(redact(f"HTTP {response.status_code} {message}".strip())), truncate(redact(details))
 
 
 def truncate(text: str, limit: int = DETAILS_LIMIT) -> str:

@@ -80,9 +80,22 @@ def load_connection(environ: Mapping[str, str] = os.environ, dotenv: Path = Path
         )
     return Connection(
         url=check_url(settings[URL_VARIABLE]),
-        api_token=settings[API_TOKEN_VARIABLE].strip(),
-        ws_token=settings[WS_TOKEN_VARIABLE].strip(),
+        api_token=check_token(API_TOKEN_VARIABLE, settings[API_TOKEN_VARIABLE]),
+        ws_token=check_token(WS_TOKEN_VARIABLE, settings[WS_TOKEN_VARIABLE]),
     )
+
+
+def check_token(name: str, token: str) -> str:
+    """A token as sent in a header: printable ASCII only (a pasted one can carry a curly quote or a space)."""
+    token = token.strip()
+    for position, character in enumerate(token, start=1):
+        if not (character.isascii() and character.isprintable()) or character.isspace():
+            # Never the token itself, nor the character (it may be part of it): only where to look.
+            raise ConfigError(
+                f"{name} has a character that is not plain ASCII (character {position} of {len(token)}); "
+                "copy the token again from aXcelerate, without quotes or spaces"
+            )
+    return token
 
 
 def check_url(url: str) -> str:

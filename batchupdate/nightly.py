@@ -21,6 +21,7 @@ from pathlib import Path
 
 from batchupdate.config import Connection
 from batchupdate.errors import InputError, LockedError
+from batchupdate.journal import journal_path
 from batchupdate.locks import hold_lock, lock_path
 from batchupdate.logfile import protect, start_log, stop_log
 from batchupdate.morning_report import (
@@ -50,6 +51,7 @@ SHEET_SUFFIXES = frozenset({".csv", ".xlsx"})
 PARTIAL_SUFFIXES = (".tmp", ".temp", ".part", ".partial", ".crdownload", ".download", ".filepart", ".swp")
 SYSTEM_FILES = frozenset({"thumbs.db", "desktop.ini"})
 LEDGER_NAME = "processed-sheets.json"
+IN_PROGRESS = "in-progress"  # archive/in-progress: results and journals of sheets not yet applied to the end
 RESULTS_SUFFIX = ".results.csv"
 WHY_SUFFIX = ".why.txt"
 DEFAULT_SETTLE_SECONDS = 60.0
@@ -200,8 +202,12 @@ class Ledger:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         data = {"sheets": {key: asdict(value) for key, value in self._entries.items()}}
         temporary = self.path.with_name(self.path.name + ".tmp")
-        temporary.write_text(json.dumps(data, indent=1, sort_keys=True) + "\n", encoding="utf-8")
-        os.replace(temporary, self.path)
+        try:
+            temporary.write_text(json.dumps(data, indent=1, sort_keys=True) + "\n", encoding="utf-8")
+            os.replace(temporary, self.path)
+        except BaseException:
+            temporary.unlink(missing_ok=True)  # a full disk leaves no partial file behind
+            raise
 
 
 def file_digest(path: Path) -> str:
@@ -313,7 +319,7 @@ def _holder(inbox: Path) -> str:
 @contextlib.contextmanager
 def night_log(settings: NightlySettings, started: dt.datetime, connection: Connection) -> Iterator[Path]:
     """logs/<time>-nightly-<inbox>.log for the night, every line scrubbed of the tokens."""
-    path, handler = start_log(settings.logs_folder, "nightly", settings.inbox.resolve(), started)
+    path, handler = start_log(settings.logs_folder, "nightly", settings.inbox.resolve(), started, connection.target)
     protect(handler, connection.secrets)
     try:
         yield path
@@ -330,8 +336,9 @@ async def process_sheet(night: _Night, sheet: Path) -> SheetOutcome | None:
     earlier = night.ledger.find(digest)
     if earlier is not None:
         return archive_repeat(night, sheet, digest, earlier)
-    stem = free_stem(night.day, sheet.stem, (sheet.suffix, RESULTS_SUFFIX))
-    archived, results = night.day / f"{stem}{sheet.suffix}", night.day / f"{stem}{RESULTS_SUFFIX}"
+    # One results path (and so one journal) per sheet until it is applied: a sheet whose run stopped is
+    # resumed the next night from where it stopped, with its true before-values, not started afresh.
+    results = night.settings.archive_folder / IN_PROGRESS / f"{sheet.stem}{RESULTS_SUFFIX}"
     settings = night.settings
     job = Job(sheet, RUN, kind=settings.kind, results=results, max_changes=settings.max_changes)
     try:
@@ -348,6 +355,7 @@ async def process_sheet(night: _Night, sheet: Path) -> SheetOutcome | None:
         reason = night.redact(f"unexpected error ({type(exc).__name__}: {exc}); see the log")
         return SheetOutcome(sheet.name, ABORTED, digest, location=sheet, results=_existing(results), note=reason)
     if report.aborted:
+        kept = f"; partial results {results} and their journal {journal_path(results)} are kept for the next night"
         return SheetOutcome(
             sheet.name,
             ABORTED,
@@ -356,11 +364,17 @@ async def process_sheet(night: _Night, sheet: Path) -> SheetOutcome | None:
             report.counts,
             location=sheet,
             results=_existing(results),
-            note=night.redact(report.aborted),
+            note=night.redact(report.aborted) + (kept if results.exists() else ""),
         )
+    stem = free_stem(night.day, sheet.stem, (sheet.suffix, RESULTS_SUFFIX))
+    archived, finished = night.day / f"{stem}{sheet.suffix}", night.day / f"{stem}{RESULTS_SUFFIX}"
     relative = archived.relative_to(night.settings.archive_folder).as_posix()
     night.ledger.record(digest, LedgerEntry(sheet.name, relative, f"{night.started:%Y-%m-%d %H:%M}"))
     move(sheet, archived)
+    move(results, finished)
+    if report.kept_previous is not None:  # an earlier night's record of writes: filed beside, never lost
+        move(report.kept_previous, night.day / report.kept_previous.name)
+    results = finished
     columns, problems, total = read_problems(results, night.redact)
     return SheetOutcome(
         sheet.name,

@@ -11,6 +11,9 @@ if TYPE_CHECKING:
     from batchupdate.results import RowResult
 
 
+LONG_WAIT = 10.0  # seconds: a wait at least this long is shown, with its reason
+
+
 class Progress:
     """Told how the headers were read, how many rows there are, then of each row as it finishes.
 
@@ -25,6 +28,14 @@ class Progress:
 
     def advance(self, result: RowResult) -> None:
         """One more row decided, and how (its line is already in the results file)."""
+
+    def waiting(self, seconds: float, reason: str) -> None:
+        """The run is about to wait this long before going on, and why: told to the person when it is long."""
+        if seconds >= LONG_WAIT:
+            self.notice(f"waiting {seconds:.0f} s: {reason}")
+
+    def notice(self, message: str) -> None:
+        """Something the person watching should know now (a long wait, a stop under way)."""
 
     def confirm(self, writes: Sequence[Planned]) -> bool:
         """Whether to send these writes: asked once, after the lookups and before the first write of a run."""

@@ -10,7 +10,7 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import os
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import IO
@@ -93,8 +93,15 @@ def keep_previous(path: Path, now: dt.datetime) -> Path | None:
 class ResultsWriter:
     """Appends each finished row at once; ``finish`` rewrites the file in input order."""
 
-    def __init__(self, path: Path, input_headers: Sequence[str], result_columns: Sequence[str]) -> None:
+    def __init__(
+        self,
+        path: Path,
+        input_headers: Sequence[str],
+        result_columns: Sequence[str],
+        redact: Callable[[str], str] = str,  # the last scrub of the tokens before a cell reaches the file
+    ) -> None:
         self.path = path
+        self.redact = redact
         self.headers = [*input_headers, *COMMON_COLUMNS, *result_columns]
         self.result_columns = tuple(result_columns)
         self._lines: dict[int, list[str]] = {}
@@ -109,7 +116,7 @@ class ResultsWriter:
             self._csv.writerow(self.headers)
 
     def add(self, result: RowResult, input_cells: Sequence[str]) -> None:
-        line = [neutralise(cell) for cell in (*input_cells, *result.cells(self.result_columns))]
+        line = [neutralise(self.redact(cell)) for cell in (*input_cells, *result.cells(self.result_columns))]
         self._lines[result.index] = line
         if self._handle is not None:
             self._csv.writerow(line)
@@ -120,16 +127,20 @@ class ResultsWriter:
         self.close()
         temporary = self.path.with_name(self.path.name + ".tmp")
         lines = [self._lines[index] for index in sorted(self._lines)]
-        if self.workbook:
-            write_results_workbook(temporary, self.headers, lines)
-        else:
-            with temporary.open("w", encoding="utf-8-sig", newline="") as handle:
-                writer = csv.writer(handle)
-                writer.writerow(self.headers)
-                writer.writerows(lines)
-                handle.flush()
-                os.fsync(handle.fileno())
-        os.replace(temporary, self.path)
+        try:
+            if self.workbook:
+                write_results_workbook(temporary, self.headers, lines)
+            else:
+                with temporary.open("w", encoding="utf-8-sig", newline="") as handle:
+                    writer = csv.writer(handle)
+                    writer.writerow(self.headers)
+                    writer.writerows(lines)
+                    handle.flush()
+                    os.fsync(handle.fileno())
+            os.replace(temporary, self.path)
+        except BaseException:
+            temporary.unlink(missing_ok=True)  # a full disk leaves no partial file behind
+            raise
 
     def close(self) -> None:
         if self._handle is not None:
@@ -166,7 +177,11 @@ def write_results_workbook(path: Path, headers: Sequence[str], lines: Sequence[S
     widths = [len(header) for header in headers]
 
     def cell(text: str) -> WriteOnlyCell:
-        written = WriteOnlyCell(sheet, value=xml_safe(text) if text else None)
+        # A text cell is never calculated, so the CSV's formula guard (') is dropped: "+61 4..." shows as typed.
+        # Only a text that itself starts with ' keeps the guarded form, so reading it back gives it exactly.
+        raw = unneutralise(text)
+        shown = text if isinstance(raw, str) and raw.startswith("'") else raw
+        written = WriteOnlyCell(sheet, value=xml_safe(str(shown)) if text else None)
         written.data_type = "s"  # text even when it starts with "=": a results file never calculates
         return written
 

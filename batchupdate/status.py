@@ -14,7 +14,7 @@ class Status(StrEnum):
     INVALID = "invalid"  # failed validation: nothing sent
     FAILED = "failed"  # aXcelerate refused it, or its record could not be found
     SKIPPED = "skipped"  # not attempted: a duplicate row, a limit, or the run stopped
-    VALID = "valid"  # check only: passed validation (never written to a results file)
+    VALID = "valid"  # check only: passed validation (in a results file only when check is given --results)
 
 
 # The statuses a results file may hold, in the contract's order.

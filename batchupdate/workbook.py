@@ -162,8 +162,12 @@ def _validation(header: str, choices_range: str) -> Any:
             type="list",
             formula1=choices_range,
             allow_blank=True,
-            errorTitle="Not an outcome code",
-            error="Pick an outcome from the list (the Instructions worksheet says what each means).",
+            errorTitle="Not in the list",
+            error=(
+                "Pick an outcome from the list (the Instructions worksheet says what each means). Another outcome "
+                "code, such as a WA RAPT number, can still be typed: choose Yes."
+            ),
+            errorStyle="warning",  # a warning, not a stop: every code `run` accepts can be typed
             showErrorMessage=True,
         )
     if header == "access":

@@ -2,6 +2,7 @@
 
     python bench/run.py                 # the full benchmark (about 7 minutes), table to docs/benchmarks.md
     python bench/run.py --quick         # a small smoke version (about a minute), nothing written
+    python bench/run.py --pacing        # only the pacing section (about 7 minutes), to docs/benchmarks.md
     python bench/run.py --readings      # requests and wall time under each reading of the API (a few minutes),
                                         # its lines into docs/benchmarks.md ("Under each reading")
 
@@ -28,10 +29,12 @@ import sys
 import tempfile
 import time
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+
+import pacing_sim  # beside this script
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
@@ -45,6 +48,7 @@ from batchupdate.sandbox import (  # noqa: E402 - the repo root goes on the path
     create_bench_database,
     start_sandbox,
 )
+from batchupdate.sandbox.faults import ScriptedFault, throttle_first  # noqa: E402
 from batchupdate.sandbox.seed import BENCH_FIRST_CLASS_ID  # noqa: E402
 from batchupdate.sandbox.settings import READINGS  # noqa: E402
 
@@ -55,6 +59,11 @@ FIXED_RATE = 40.0  # the --rate N whose ceiling is checked
 UNITS_PATH, UPDATE_PATH = "/course/enrolments", "/course/enrolment"
 SHEET_HEADERS = ["contact_id", "class_id", "unit_code", "outcome", "start_date", "end_date"]
 NEW_START, NEW_END = "02/03/2026", "29/05/2026"
+RECOVERY_ROWS = (100, 400)  # sheets run after early 429s
+EARLY_429S = 4
+RECOVERY_REPEATS = 5  # runs of each, the median shown
+PACING_MARK = "<!-- pacing: this section is written by bench/run.py (full, or --pacing) -->"
+PACING_HEADING = "## Pacing: steady state, and recovery after early 429s"
 
 
 @dataclass(frozen=True)
@@ -313,7 +322,8 @@ def progress(message: str) -> None:
     print(f"[{time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
 
 
-def benchmark(size: Size, work: Path) -> list[Line]:
+def benchmark(size: Size, work: Path) -> tuple[list[Line], list[Line]]:
+    """The main table's lines, and the pacing section's."""
     template, sheet = work / "seeded.sqlite3", work / "units.csv"
     progress(f"seeding {size.classes} classes x {size.students} students x {size.units} units")
     seed(template, size)
@@ -396,9 +406,81 @@ def benchmark(size: Size, work: Path) -> list[Line]:
             verdict(most <= FIXED_RATE),
         )
     )
+    progress("recovery after early 429s")
+    recovery = recovery_lines(template, sheet, work)
     runs = [limited, rerun, unlimited, ceiling, fixed, *slow_runs.values()]
     timeouts = sum(run.pool_timeouts for run in runs)
     lines.append(Line("`PoolTimeout` in the logs of every run above", str(timeouts), "none", verdict(timeouts == 0)))
+    return lines, limited_lines(size, sheet, limited)[:2] + recovery
+
+
+def pacing_benchmark(size: Size, work: Path) -> list[Line]:
+    """The steady state under a limit (the first lines of the main table), then recovery after early 429s."""
+    template, sheet = work / "seeded.sqlite3", work / "units.csv"
+    progress(f"seeding {size.classes} classes x {size.students} students x {size.units} units")
+    seed(template, size)
+    write_units_sheet(template, sheet, size)
+    warm_up = measure([sys.executable, "-m", "batchupdate", "--help"], env=environment(work), cwd=work)
+    assert warm_up.exit_code == 0, warm_up.output
+    progress(f"run, limit {LIMIT:g}/s, latency {LATENCY * 1000:g} ms, --rate auto")
+    with serving(template, work, latency=LATENCY, rate_limit=LIMIT) as sandbox:
+        limited = run_tool(sandbox, sheet, work)
+    return limited_lines(size, sheet, limited)[:2] + recovery_lines(template, sheet, work)
+
+
+def recovery_lines(template: Path, sheet: Path, work: Path) -> list[Line]:
+    """The first rows of the sheet against the limited sandbox: clean, after early 429s without Retry-After,
+    and after one early 429 with `Retry-After: 1` (another integration has just used the quota)."""
+    scenarios: dict[str, Callable[[], ScriptedFault] | None] = {
+        "clean": None,
+        "early": lambda: throttle_first(EARLY_429S),
+        "retry-after": lambda: throttle_first(1, retry_after="1"),
+    }
+    lines = []
+    for rows in RECOVERY_ROWS:
+        part = head_of(sheet, work / f"recovery-{rows}.csv", rows)
+        seconds: dict[str, list[float]] = {name: [] for name in scenarios}
+        throttled: dict[str, list[int]] = {name: [] for name in scenarios}
+        for repeat in range(RECOVERY_REPEATS):
+            for name, fault in scenarios.items():
+                progress(f"{rows} rows, {name}, run {repeat + 1} of {RECOVERY_REPEATS}")
+                with serving(template, work, latency=LATENCY, rate_limit=LIMIT) as sandbox:
+                    if fault is not None:
+                        sandbox.script.add(fault())
+                    run = run_tool(sandbox, part, work)
+                if run.statuses.get("updated", 0) + run.statuses.get("unchanged", 0) != rows:
+                    raise SystemExit(f"{rows} rows, {name}: not every row ended right: {status_text(run.statuses)}")
+                seconds[name].append(run.process.seconds)
+                throttled[name].append(run.throttled)
+        median = {name: sorted(values)[len(values) // 2] for name, values in seconds.items()}
+        clean, early, paused = median["clean"], median["early"], median["retry-after"]
+
+        def runs(name: str, seconds: dict[str, list[float]] = seconds) -> str:
+            return ", ".join(f"{value:.1f}" for value in sorted(seconds[name]))
+
+        def refused(name: str, throttled: dict[str, list[int]] = throttled) -> str:
+            low, high = min(throttled[name]), max(throttled[name])
+            return str(low) if low == high else f"{low}-{high}"
+
+        title = f"{rows} rows, limit {LIMIT:g}/s, latency {LATENCY * 1000:g} ms"
+        lines.append(Line(f"{title}: clean", f"{clean:.1f} s (median of {runs('clean')}); 429s {refused('clean')}"))
+        lines.append(
+            Line(
+                f"... after {EARLY_429S} early 429s without Retry-After",
+                f"{early:.1f} s (median of {runs('early')}): {early / clean:.2f}x clean; 429s {refused('early')}",
+                "at most 3x clean",
+                verdict(early <= 3 * clean),
+            )
+        )
+        lines.append(
+            Line(
+                "... after one early 429 with `Retry-After: 1`",
+                f"{paused:.1f} s (median of {runs('retry-after')}): {paused - clean:+.1f} s; "
+                f"429s {refused('retry-after')}",
+                "about 1 s more than clean",
+                verdict(paused - clean <= 1.5),
+            )
+        )
     return lines
 
 
@@ -651,6 +733,8 @@ Requests are counted by the sandbox (served, and answered 429).
 def main() -> None:
     parser = argparse.ArgumentParser(description="Benchmark batchupdate against the sandbox over loopback.")
     parser.add_argument("--quick", action="store_true", help="a small smoke version (about a minute)")
+    parser.add_argument("--pacing", action="store_true", help="only the pacing section (about 5 minutes)")
+    parser.add_argument("--pacer-from", help="in the pacing section's fake-clock table, also this commit's pacer")
     parser.add_argument("--readings", action="store_true", help="requests and wall time under each API reading")
     parser.add_argument("--out", type=Path, help="write the table here (default docs/benchmarks.md; none for --quick)")
     parser.add_argument("--max-load", type=float, default=0.0, help="first wait for the load average to fall below")
@@ -676,14 +760,60 @@ def main() -> None:
         progress(f"written to {out}")
         return
     with tempfile.TemporaryDirectory(prefix="batchupdate-bench-") as folder:
-        lines = benchmark(size, Path(folder))
-    text = table(lines)
+        if arguments.pacing:
+            lines, pacing = list[Line](), pacing_benchmark(size, Path(folder))
+        else:
+            lines, pacing = benchmark(size, Path(folder))
     about = machine(load_before, os.getloadavg())
-    print(text)
+    print(table(lines + pacing))
     print(f"\n{started:%Y-%m-%d %H:%M %Z}; {about}")
     if out is not None:
-        write_report(out, text, about, started, size)
+        if lines:
+            write_report(out, table(lines), about, started, size)
+        simulated = (pacing_sim.table(arguments.pacer_from), arguments.pacer_from)
+        write_pacing_section(out, table(pacing), simulated, about, started, size)
         progress(f"written to {out}")
+
+
+def write_pacing_section(
+    out: Path, text: str, simulated: tuple[str, str | None], about: str, started: dt.datetime, size: Size
+) -> None:
+    """Put the pacing section in place of the one there (or at the end), keeping the rest of the file."""
+    current = out.read_text(encoding="utf-8") if out.is_file() else "# Benchmarks\n"
+    before, _, after = current.partition(PACING_MARK)
+    later = [after.find(mark) for mark in KEPT_SECTIONS if mark in after and not mark.startswith("<!-- pacing")]
+    rest = after[min(later) :] if later else ""
+    command = "python bench/run.py" + (" --quick" if size is QUICK else "")
+    simulated_table, pacer_from = simulated
+    out.write_text(
+        f"""{before.rstrip()}
+
+{PACING_MARK}
+{PACING_HEADING}
+
+Taken by `{command}` (or `{command} --pacing`, which runs only this section), {started:%Y-%m-%d %H:%M %Z} on
+{about}.
+
+{text}
+
+- The first two lines are the main table's: the whole sheet under the limit, where the pacer measures the limit
+  at its first 429 and then holds 3% under it.
+- Recovery: the sheet's first {RECOVERY_ROWS[0]} and {RECOVERY_ROWS[1]} rows, each scenario run
+  {RECOVERY_REPEATS} times on a fresh copy of the database (the median shown, wall time from Python's start).
+  The early 429s are scripted through the sandbox's fault hook (`batchupdate.sandbox.faults.throttle_first`):
+  the first {EARLY_429S} requests (or the first one, with `Retry-After: 1`) are answered 429 whatever the
+  count, as when another integration has just used the quota; then the limit of {LIMIT:g}/s holds as usual.
+  429s are all the sandbox refused: the scripted ones and those of the limit.
+
+The same scenarios for the pacer alone, on a fake clock (`bench/pacing_sim.py`: the simulated server of
+`tests/test_pacing.py`, limit {LIMIT:g}/s, {LATENCY * 1000:g} ms latency, 16 workers; simulated seconds,
+without Python's start-up, so no machine load blurs them){" beside the pacer of " + pacer_from if pacer_from else ""}:
+
+{simulated_table}
+"""
+        + (f"\n{rest}" if rest else ""),
+        encoding="utf-8",
+    )
 
 
 def write_report(out: Path, text: str, about: str, started: dt.datetime, size: Size) -> None:

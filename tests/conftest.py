@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from batchupdate.sandbox import RunningSandbox, SandboxSettings, Store, start_sandbox
-from tests.fakes import Ran, cli_env, invoke_cli
+from tests.fakes import LocalSandbox, Ran, cli_env, invoke_cli
 
 SHEET_COMMANDS = ("check", "plan", "run")  # they show a progress bar unless told not to
 # `--rate auto` starts at 10 requests a second and doubles each clean second: against a sandbox with no limit
@@ -61,10 +61,19 @@ def shared_sandbox(fresh_seed: Path, tmp_path_factory: pytest.TempPathFactory) -
 
 @pytest.fixture
 def sandbox(shared_sandbox: RunningSandbox, fresh_seed: Path) -> RunningSandbox:
-    """A faultless sandbox holding the fresh seed, its counters at zero."""
+    """A sandbox holding the fresh seed, no fault scripted, its counters at zero."""
     shared_sandbox.store.restore(fresh_seed)
+    shared_sandbox.script.clear()
     shared_sandbox.stats.reset()
     return shared_sandbox
+
+
+@pytest.fixture
+def local(tmp_path: Path) -> Iterator[LocalSandbox]:
+    """The real sandbox app in this process, on a fresh seed (an Api to it runs on a FakeClock)."""
+    sandbox = LocalSandbox(tmp_path / "local-sandbox.sqlite3")
+    yield sandbox
+    sandbox.close()
 
 
 @pytest.fixture

@@ -1,5 +1,7 @@
-"""Shared test helpers: a fake clock, an Api over httpx.MockTransport, a small fake aXcelerate, sample bodies,
-sheets and results files; for the end-to-end tests, the CLI's environment and a web page served on loopback.
+"""Shared test helpers: a fake clock, an Api over httpx.MockTransport or over the real sandbox app in this
+process (``LocalSandbox``: faults are scripted through its hook, ``batchupdate.sandbox.faults``), sample bodies,
+sheets, results files and records; for the end-to-end tests, the CLI (in this process or its own environment)
+and a web page served on loopback.
 
 The fakes touch no network and never sleep for real: time only moves when a test (or a fake sleep) moves it.
 """
@@ -13,7 +15,10 @@ import datetime as dt
 import json
 import os
 import selectors
+import signal
 import socket
+import subprocess
+import sys
 import threading
 import time
 import traceback
@@ -35,8 +40,12 @@ from batchupdate.kinds.base import Row
 from batchupdate.kinds.units import UnitEnrolment, Units
 from batchupdate.pacing import Pacer, RetryPolicy
 from batchupdate.pipeline import Job, Report, execute
-from batchupdate.sandbox import SANDBOX_API_TOKEN, SANDBOX_WS_TOKEN, RunningSandbox, Store
+from batchupdate.sandbox import SANDBOX_API_TOKEN, SANDBOX_WS_TOKEN, RunningSandbox, SandboxSettings, Store, create_app
 from batchupdate.sandbox import store as sandbox_store
+from batchupdate.sandbox.context import Sandbox
+from batchupdate.sandbox.faults import AnswerDropped
+from batchupdate.web import WebConfig
+from batchupdate.web import create_app as create_web_app
 
 BASE_URL = "https://tenant.app.axcelerate.com/api/"
 REFERENCE = Path(__file__).resolve().parent / "axcelerate-reference"  # copied from shared/, as fixtures
@@ -134,7 +143,7 @@ def unpaced(clock: FakeClock) -> Pacer:
 
 
 def make_api(
-    handler: Handler,
+    handler: Handler | httpx.AsyncBaseTransport,
     clock: FakeClock | None = None,
     *,
     pacer: Pacer | None = None,
@@ -143,12 +152,14 @@ def make_api(
     concurrency: int = 4,
     headers: Mapping[str, str] | None = None,
 ) -> Api:
-    """An Api over ``httpx.MockTransport(handler)`` whose sleeps, pacing and wall clock all run on ``clock``.
+    """An Api over ``httpx.MockTransport(handler)`` (or the transport given) whose sleeps, pacing and wall clock
+    all run on ``clock``.
 
     ``draw`` defaults to 1.0 so every backoff is its upper bound and retry timing is exact.
     """
     clock = clock or FakeClock()
-    http = httpx.AsyncClient(transport=httpx.MockTransport(handler), base_url=BASE_URL, headers=headers)
+    transport = handler if isinstance(handler, httpx.AsyncBaseTransport) else httpx.MockTransport(handler)
+    http = httpx.AsyncClient(transport=transport, base_url=BASE_URL, headers=headers)
     return Api(
         http,
         pacer=pacer or unpaced(clock),
@@ -158,6 +169,41 @@ def make_api(
         draw=draw,
         wall_clock=clock.wall,
     )
+
+
+class _InProcess(httpx.ASGITransport):
+    """The sandbox app called in this process; an answer it drops on purpose reaches the client as a lost
+    connection, as it does from the served sandbox."""
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        try:
+            return await super().handle_async_request(request)
+        except AnswerDropped as exc:
+            raise httpx.RemoteProtocolError("peer closed connection without sending complete message body") from exc
+
+
+class LocalSandbox:
+    """The real sandbox app (fresh seed in ``db_path``) in this process: no server, no port, no thread, so an
+    Api to it runs on a FakeClock. Its store, request counts and fault script are the served sandbox's."""
+
+    def __init__(self, db_path: Path, **knobs: Any) -> None:
+        self.app = create_app(SandboxSettings(db_path=db_path, **knobs))
+        self.sandbox: Sandbox = self.app.state.sandbox
+        self.store, self.stats, self.script = self.sandbox.store, self.sandbox.stats, self.sandbox.script
+
+    def transport(self) -> httpx.AsyncBaseTransport:
+        """The way to this sandbox, for a test to wrap (a network that goes down, say)."""
+        return _InProcess(self.app)
+
+    def api(
+        self, clock: FakeClock | None = None, *, transport: httpx.AsyncBaseTransport | None = None, **options: Any
+    ) -> Api:
+        """An Api to this sandbox, with both tokens (see make_api for the options)."""
+        tokens = {"apitoken": SANDBOX_API_TOKEN, "wstoken": SANDBOX_WS_TOKEN}
+        return make_api(transport or self.transport(), clock, headers=tokens, **options)
+
+    def close(self) -> None:
+        self.store.close()
 
 
 # --- requests and answers -------------------------------------------------------------------------------
@@ -210,135 +256,6 @@ def reference_samples(name: str) -> list[Any]:
 def reference_sample(name: str) -> Any:
     """The first JSON sample body of one official reference page."""
     return reference_samples(name)[0]
-
-
-# --- a small in-memory aXcelerate for unit enrolments -----------------------------------------------------
-
-
-@dataclass
-class HeldUnit:
-    """One unit enrolment as the fake aXcelerate holds it (dates as YYYY-MM-DD, outcome as text)."""
-
-    contact_id: int
-    class_id: int
-    unit_id: int
-    code: str
-    outcome: str | None = None
-    start: str | None = None
-    end: str | None = None
-    unit_enrolment_id: int = 0
-
-
-@dataclass
-class PutFault:
-    """Answer a contact's next PUT with ``status`` (0: the answer is lost, a read timeout), applied or not."""
-
-    contact_id: int
-    status: int
-    applied: bool
-    details: str = ""
-    times: int = 1
-
-
-SHORT = {"20": "C", "30": "CNA", "40": "W", "51": "RPL-G", "60": "CT", "70": "CA", "85": "NYS"}
-
-
-class FakeAxcelerate:
-    """GET /course/enrolments in the documented shape and PUT /course/enrolment applying the change.
-
-    ``refuse`` answers every request with that status (401 = bad tokens); ``faults`` script PUT failures.
-    """
-
-    def __init__(self, units: Iterable[HeldUnit]) -> None:
-        self.units: dict[tuple[int, int, int], HeldUnit] = {}
-        for number, unit in enumerate(units, start=1):
-            if not unit.unit_enrolment_id:
-                unit.unit_enrolment_id = 900000 + number
-            self.units[(unit.contact_id, unit.class_id, unit.unit_id)] = unit
-        self.requests: list[httpx.Request] = []
-        self.puts: list[dict[str, str]] = []
-        self.faults: list[PutFault] = []
-        self.refuse: int | None = None
-
-    def handler(self, request: httpx.Request) -> httpx.Response:
-        self.requests.append(request)
-        if self.refuse is not None:
-            return error_response(self.refuse, messages="Invalid token.")
-        path = endpoint(request)
-        if request.method == "GET" and path == "/course/enrolments":
-            return self._enrolments(query_of(request))
-        if request.method == "PUT" and path == "/course/enrolment":
-            return self._update(form_of(request))
-        return error_response(404, f"no such endpoint {request.method} {path}")
-
-    def count(self, method: str) -> int:
-        return sum(1 for request in self.requests if request.method == method)
-
-    def _enrolments(self, query: Mapping[str, str]) -> httpx.Response:
-        class_id = int(query["instanceid"])
-        contact = int(query["contactid"]) if "contactid" in query else None
-        offset, limit = int(query.get("offset", 0)), int(query.get("limit", 100))
-        students = sorted({c for c, k, _ in self.units if k == class_id and contact in (None, c)})
-        page = [self._enrolment(student, class_id) for student in students][offset : offset + limit]
-        return json_response(page) if page else httpx.Response(204)
-
-    def _enrolment(self, contact_id: int, class_id: int) -> dict[str, Any]:
-        activities: list[dict[str, Any]] = [
-            {
-                "TYPE": "s",
-                "ID": unit.unit_id,
-                "CODE": unit.code,
-                "NAME": f"Unit {unit.code}",
-                "INSTANCEID": unit.unit_enrolment_id,
-                "CONTACTID": contact_id,
-                "STATUS": SHORT.get(unit.outcome or "", ""),
-                "OUTCOMECODE": unit.outcome,
-                "STARTDATE": f"{unit.start} 00:00" if unit.start else None,
-                "FINISHDATE": f"{unit.end} 00:00" if unit.end else None,
-                "ACTIVITIES": [],
-            }
-            for (contact, klass, _), unit in sorted(self.units.items())
-            if (contact, klass) == (contact_id, class_id)
-        ]
-        return {
-            "CONTACTID": contact_id,
-            "INSTANCEID": class_id,
-            "ID": 4369,
-            "TYPE": "p",
-            "CODE": "BSB40120",
-            "ENROLMENTDATE": "2026-01-05 00:00",
-            "STARTDATE": "2026-02-02 00:00",
-            "FINISHDATE": None,
-            "ACTIVITIES": activities,
-        }
-
-    def _update(self, form: Mapping[str, str]) -> httpx.Response:
-        self.puts.append(dict(form))
-        fields = {key.lower(): value for key, value in form.items()}
-        key = (int(fields["contactid"]), int(fields["programinstanceid"]), int(fields["instanceid"]))
-        fault = next((f for f in self.faults if f.contact_id == key[0] and f.times > 0), None)
-        if fault is not None:
-            fault.times -= 1
-            if not fault.applied:
-                return self._fail(fault)
-        unit = self.units.get(key)
-        if unit is None or fields.get("type") != "s":
-            return error_response(412, "the enrolment could not be found.", "Validation Error.")
-        if "competent" in fields:
-            unit.outcome = fields["competent"]
-        if "activitystartdate" in fields:
-            unit.start = fields["activitystartdate"]
-        if "activityenddate" in fields:
-            unit.end = fields["activityenddate"]
-        if fault is not None:
-            return self._fail(fault)
-        return json_response({"STATUS": "success", "MSG": "Enrolment was updated successfully."})
-
-    @staticmethod
-    def _fail(fault: PutFault) -> httpx.Response:
-        if fault.status == 0:
-            raise httpx.ReadTimeout("the answer never came")
-        return error_response(fault.status, fault.details, "Validation Error." if fault.status == 412 else "Error.")
 
 
 def known(value: T | None) -> T:
@@ -455,19 +372,12 @@ def open_modules(sandbox: RunningSandbox) -> list[sandbox_store.ModuleEnrolment]
 # --- the whole flow over the fake aXcelerate ----------------------------------------------------------------
 
 
-def class_31001() -> FakeAxcelerate:
-    """Class 31001 with four students (700001-700004), each holding BSBWHS411 (outcome 70) and BSBCUS403."""
-    units = []
-    for contact in (700001, 700002, 700003, 700004):
-        units.append(HeldUnit(contact, 31001, 41001, "BSBWHS411", "70", "2026-02-03", None, 880000 + contact % 100))
-        units.append(HeldUnit(contact, 31001, 41002, "BSBCUS403", None, "2026-02-03"))
-    return FakeAxcelerate(units)
-
-
-def execute_with(job: Job, handler: Handler, *, concurrency: int = 4) -> Report:
-    """``execute`` the job over ``handler`` on a fake clock, at a fixed 'now'."""
+def execute_with(
+    job: Job, local: LocalSandbox, *, concurrency: int = 4, transport: httpx.AsyncBaseTransport | None = None
+) -> Report:
+    """``execute`` the job against the sandbox app in this process, on a fake clock, at a fixed 'now'."""
     clock = FakeClock()
-    api = make_api(handler, clock, concurrency=concurrency)
+    api = local.api(clock, concurrency=concurrency, transport=transport)
     return asyncio.run(execute(job, api, now=lambda: dt.datetime(2026, 3, 1, 9, 30), clock=clock))
 
 
@@ -523,10 +433,11 @@ def connection_to(sandbox: RunningSandbox) -> Connection:
 
 
 @contextlib.contextmanager
-def serving(app: ASGIApp) -> Iterator[str]:
-    """Serve the app with uvicorn on a free loopback port in a thread, as `batchupdate web` does; yield its URL."""
+def serving(app: ASGIApp, port: int = 0) -> Iterator[str]:
+    """Serve the app with uvicorn on a loopback port (a free one by default) in a thread, as `batchupdate web`
+    does; yield its URL."""
     listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    listener.bind(("127.0.0.1", 0))
+    listener.bind(("127.0.0.1", port))
     server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="on"))
     thread = threading.Thread(target=server.run, kwargs={"sockets": [listener]}, name="web", daemon=True)
     thread.start()
@@ -539,6 +450,122 @@ def serving(app: ASGIApp) -> Iterator[str]:
     finally:
         server.should_exit = True
         thread.join(timeout=10)
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+@contextlib.contextmanager
+def web_process(sandbox_url: str, data_dir: Path, port: int, *extra: str) -> Iterator[subprocess.Popen[bytes]]:
+    """`batchupdate web` in a subprocess until it answers; killed at the end if still alive."""
+    env = {key: value for key, value in cli_env(sandbox_url).items() if key != "BATCHUPDATE_WEB_PASSWORD"}
+    process = subprocess.Popen(
+        [sys.executable, "-m", "batchupdate", "web", "--port", str(port), "--data", str(data_dir), *extra],
+        cwd=data_dir.parent,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        stdin=subprocess.DEVNULL,
+    )
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            with contextlib.suppress(httpx.HTTPError):
+                if httpx.get(f"http://127.0.0.1:{port}/", timeout=2).status_code == 200:
+                    break
+            assert process.poll() is None and time.monotonic() < deadline, "batchupdate web did not start"
+            time.sleep(0.1)
+        yield process
+    finally:
+        if process.poll() is None:
+            process.send_signal(signal.SIGINT)
+            try:
+                process.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+
+def kill(process: subprocess.Popen[bytes]) -> None:
+    process.kill()  # SIGKILL: no clean-up of any kind
+    process.wait(timeout=10)
+
+def wait_until(check: Callable[[], bool], timeout: float = 60.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not check():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.05)
+
+def upload(client: httpx.Client, path: Path, kind: str = "") -> httpx.Response:
+    with path.open("rb") as handle:
+        return client.post("/uploads", files={"sheet": (path.name, handle, "text/csv")}, data={"kind": kind})
+
+def wait_for(client: httpx.Client, job_url: str, timeout: float = 60.0) -> dict:
+    """Poll the job's status as the page does until it is no longer running."""
+    deadline = time.monotonic() + timeout
+    while True:
+        status = client.get(f"{job_url}/status").json()
+        if status["state"] != "running":
+            return status
+        assert time.monotonic() < deadline, f"still running after {timeout} s: {status}"
+        time.sleep(0.05)
+
+
+# --- runs killed part way, and the web page's forms ------------------------------------------------------
+
+UNIT_COLUMNS = ["contact_id", "class_id", "unit_code", "outcome", "start_date", "end_date"]  # the template's
+UNIT_PUT = ("PUT", "/course/enrolment")
+KILLABLE_RUN = ["run", "--rate", "80", "--concurrency", "4", "--no-progress"]  # slow enough to stop part way
+
+
+@contextlib.contextmanager
+def app_client(sandbox: RunningSandbox, data_dir: Path, **settings: object) -> Iterator[httpx.Client]:
+    """A browser-like client of a served page: follows redirects, sends its Origin on posts."""
+    config = WebConfig(data_dir=data_dir, **{"rate": "200", **settings})  # type: ignore[arg-type]
+    with serving(create_web_app(config, connection_to(sandbox))) as url, httpx.Client(
+        base_url=url, headers={"origin": url}, follow_redirects=True, timeout=30
+    ) as client:
+        yield client
+
+def press(client: httpx.Client, url: str) -> str:
+    """POST a start button's form; the address of the job page it leads to."""
+    response = client.post(url, follow_redirects=False)
+    assert response.status_code == 303, response.text
+    return response.headers["location"]
+
+def rows_of(page: str, status: str) -> list[str]:
+    return [chunk for chunk in page.split("<tr ")[1:] if f'data-status="{status}"' in chunk]
+
+def rows_to_change(store: Store, count: int) -> list[tuple[sandbox_store.UnitEnrolment, list[str | int]]]:
+    """(unit, sheet row) pairs that each change one unit enrolment's outcome and end date."""
+    chosen: list[tuple[sandbox_store.UnitEnrolment, list[str | int]]] = []
+    for class_id in (31001, 31002, 31003):
+        enrolments = store.program_enrolments(contact_id=None, class_id=class_id, program_id=None, offset=0, limit=999)
+        for unit in store.unit_enrolments_of([enrolment.enrol_id for enrolment in enrolments]):
+            if unit.outcome_code != "70" and (unit.start_date or "") <= "2026-06-30":
+                chosen.append((unit, [unit.contact_id, class_id, unit.unit_code, "CA", "", "30/06/2026"]))
+    return chosen[:count]
+
+def start_cli(sheet: Path, url: str) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [sys.executable, "-m", "batchupdate", KILLABLE_RUN[0], str(sheet), *KILLABLE_RUN[1:]],
+        cwd=sheet.parent,
+        env=cli_env(url),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+def kill_when(process: subprocess.Popen[str], reached: Callable[[], bool], timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    assert process.stderr is not None
+    while not reached():
+        assert process.poll() is None, "the run ended before the kill point: " + process.stderr.read()
+        assert time.monotonic() < deadline, "kill point never reached"
+        time.sleep(0.002)
+    process.kill()  # SIGKILL: no cleanup, no flush, no goodbye
+    process.wait()
 
 
 def write_xlsx_bomb(path: Path, expanded: int) -> None:

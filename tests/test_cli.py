@@ -7,26 +7,19 @@ seed); those that assert an exit status or what a real process printed run `pyth
 from __future__ import annotations
 
 import shutil
-import socket
 from pathlib import Path
 
 import pytest
 
 from batchupdate.pacing import RetryPolicy
 from batchupdate.sandbox import SANDBOX_API_TOKEN, SANDBOX_WS_TOKEN, RunningSandbox
-from tests.fakes import SAMPLES, read_results, write_csv
+from tests.fakes import SAMPLES, free_port, read_results, write_csv
 
 UNIT_HEADER = ["contact_id", "class_id", "unit_code", "outcome", "start_date", "end_date"]
 
 
 def sample(tmp_path: Path, name: str = "unit-outcomes.csv") -> Path:
     return Path(shutil.copy(SAMPLES / name, tmp_path / name))
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 def assert_one_clear_line(output: str, *fragments: str) -> None:

@@ -319,13 +319,71 @@ def test_a_429_without_retry_after_falls_back_to_backoff() -> None:
     assert clock.sleeps == [0.5, 1.0]
 
 
-def test_a_429_slows_an_adaptive_pacer() -> None:
+def test_a_first_429_with_retry_after_pauses_an_adaptive_pacer_but_does_not_slow_it() -> None:
     clock = FakeClock()
     pacer = Pacer(adaptive=True, start=10, clock=clock, sleep=clock.sleep)
     handler, _ = scripted(httpx.Response(429, headers={"Retry-After": "1"}), json_response([]))
     get(make_api(handler, clock, pacer=pacer))
     assert pacer.throttles == 1
+    assert clock() == pytest.approx(clock.start + 1)  # exactly the pause asked for...
+    assert pacer.rate >= 10  # ...and no punishment beyond it
+
+
+def test_a_first_429_without_retry_after_slows_an_adaptive_pacer() -> None:
+    clock = FakeClock()
+    pacer = Pacer(adaptive=True, start=10, clock=clock, sleep=clock.sleep)
+    handler, _ = scripted(httpx.Response(429), json_response([]))
+    get(make_api(handler, clock, pacer=pacer))
+    assert pacer.throttles == 1
     assert pacer.rate < 10
+
+
+def test_429s_that_would_take_one_requests_waiting_past_the_policys_bound_give_up() -> None:
+    clock = FakeClock()
+    handler, seen = scripted(httpx.Response(429, headers={"Retry-After": "50"}))
+    with pytest.raises(RetriableApiError, match="429") as caught:
+        get(make_api(handler, clock, policy=RetryPolicy(throttle_wait=120)))
+    assert len(seen) == 3  # waited 50 + 50; a third 50 would pass 120 s
+    assert clock() == pytest.approx(clock.start + 100)
+    assert caught.value.status == 429
+    assert "3 times" in str(caught.value) and "100 s of waiting" in str(caught.value)
+
+
+def test_429s_without_retry_after_cost_one_request_at_most_the_policys_bound() -> None:
+    clock = FakeClock()
+    handler, seen = scripted(httpx.Response(429))
+    policy = RetryPolicy()
+    with pytest.raises(RetriableApiError, match="429"):
+        get(make_api(handler, clock, policy=policy))  # backoff at its upper bound every time
+    assert len(seen) <= policy.throttles + 1
+    assert clock() - clock.start <= policy.throttle_wait  # was: about 6 minutes
+    assert sum(clock.sleeps) == pytest.approx(clock() - clock.start)
+
+
+def test_a_wait_longer_than_ten_seconds_is_told_with_its_reason_and_logged(caplog: pytest.LogCaptureFixture) -> None:
+    clock = FakeClock()
+    handler, _ = scripted(
+        httpx.Response(429, headers={"Retry-After": "25"}),
+        httpx.Response(429, headers={"Retry-After": "3"}),
+        json_response([]),
+    )
+    api = make_api(handler, clock)
+    told: list[tuple[float, str]] = []
+    api.on_long_wait = lambda seconds, reason: told.append((seconds, reason))
+    with caplog.at_level("INFO", logger="batchupdate.client"):
+        get(api)
+    assert told == [(25.0, "aXcelerate asked to slow down (429)")]  # the 3 s pause is not worth a line
+    assert "waiting 25 s: aXcelerate asked to slow down (429)" in [r.getMessage() for r in caplog.records]
+
+
+def test_a_long_backoff_after_server_errors_is_told_too() -> None:
+    clock = FakeClock()
+    handler, _ = scripted(*[error_response(503)] * 5, json_response([]))
+    api = make_api(handler, clock, policy=RetryPolicy(base_delay=1.0))
+    told: list[tuple[float, str]] = []
+    api.on_long_wait = lambda seconds, reason: told.append((seconds, reason))
+    get(api)
+    assert told == [(16.0, "aXcelerate had a server error (HTTP 503); trying again")]
 
 
 # --- what goes over the wire ----------------------------------------------------------------------------

@@ -7,6 +7,7 @@ import collections
 import itertools
 import math
 import random
+from collections.abc import Callable
 
 import pytest
 
@@ -172,31 +173,54 @@ def test_adaptive_pacer_settles_just_under_a_limit_it_was_never_told(limit: floa
 
 
 def simulate_workers(
-    pacer: Pacer, clock: FakeClock, *, limit: int, latency: float, requests: int, workers: int = 8
+    pacer: Pacer,
+    clock: FakeClock,
+    *,
+    limit: int | Callable[[float], int],
+    latency: float,
+    requests: int,
+    workers: int = 8,
+    early_429s: int = 0,
+    early_retry_after: float | None = None,
+    retry_after: bool = True,
 ) -> tuple[float, int]:
     """``requests`` sent by ``workers`` at once, as the client sends them: each reaches the server ``latency``
-    after it starts, the server lets ``limit`` in over any 1-second window and answers the rest 429 with
-    Retry-After in whole seconds, and the refused ones are sent again. Returns the seconds taken and the 429s.
+    after it starts, the server lets ``limit`` in over any 1-second window (a number, or what is left for us
+    at each moment) and answers the rest 429 with Retry-After in whole seconds (or none), and the refused ones
+    are sent again (without Retry-After, after the client's backoff). The first ``early_429s`` arrivals are
+    refused whatever the count, as when another integration has just used the quota. Returns the seconds
+    taken and the 429s.
     """
+    limit_at = limit if callable(limit) else lambda _: limit
+    policy = RetryPolicy()
     let_in: collections.deque[float] = collections.deque()
-    remaining, throttled = requests, 0
+    remaining, throttled, arrivals = requests, 0, 0
 
     async def worker() -> None:
-        nonlocal remaining, throttled
+        nonlocal remaining, throttled, arrivals
         while remaining > 0:
             remaining -= 1
+            refusals = 0
             while True:
                 started = await pacer.wait_turn()
                 await clock.sleep(latency)
                 now = clock()
+                arrivals += 1
                 while let_in and let_in[0] <= now - 1.0:
                     let_in.popleft()
-                if len(let_in) < limit:
+                if arrivals > early_429s and len(let_in) < limit_at(now):
                     let_in.append(now)
                     pacer.succeeded()
                     break
                 throttled += 1
-                pacer.throttled(max(1.0, math.ceil(let_in[0] + 1.0 - now)), started)
+                refusals += 1
+                if arrivals <= early_429s:
+                    wait = early_retry_after
+                else:
+                    wait = max(1.0, math.ceil(let_in[0] + 1.0 - now)) if let_in and retry_after else None
+                pacer.throttled(wait, started)
+                if wait is None:
+                    await clock.sleep(policy.backoff(refusals, lambda: 1.0))
 
     async def go() -> None:
         await asyncio.gather(*(worker() for _ in range(workers)))
@@ -263,18 +287,13 @@ def test_a_later_429_well_below_the_estimate_is_believed() -> None:
     assert pacer.limit_estimate == 20
 
 
-def test_after_a_throttle_it_grows_far_more_cautiously_than_before() -> None:
-    clock = FakeClock(start=0.0)
-    pacer = Pacer(ceiling=1000, adaptive=True, start=10, clock=clock, sleep=clock.sleep)
-    for _ in range(10):
-        pacer.succeeded()
-    slow_start_growth = pacer.rate - 10
-    pacer.throttled(None)
+def test_after_a_measured_limit_it_grows_far_more_cautiously_than_before() -> None:
+    pacer, clock = learned(50)
     after_throttle = pacer.rate
-    assert after_throttle < 20
-    for _ in range(10):
+    for _ in range(200):
+        clock.advance(0.02)
         pacer.succeeded()
-    assert after_throttle <= pacer.rate < after_throttle + slow_start_growth / 2
+    assert after_throttle <= pacer.rate < 50  # four seconds of clean answers creep, never past the count
 
 
 def test_adaptive_pacer_never_falls_below_its_floor() -> None:
@@ -282,7 +301,139 @@ def test_adaptive_pacer_never_falls_below_its_floor() -> None:
     pacer = Pacer(adaptive=True, start=5, floor=0.5, clock=clock, sleep=clock.sleep)
     for _ in range(50):
         pacer.throttled(None)
+        clock.advance(Pacer.CUT_INTERVAL)
     assert pacer.rate == 0.5
+
+
+def test_a_429_that_measures_nothing_and_brings_no_retry_after_halves_the_pace_once_a_second() -> None:
+    clock = FakeClock()
+    pacer = Pacer(adaptive=True, start=10, clock=clock, sleep=clock.sleep)
+    refused = starts_of(pacer, clock, 4)  # the first four requests all refused: nothing let in
+    for started in refused:
+        pacer.throttled(None, started)
+    assert pacer.rate == 5  # one cut for the burst, not four
+    assert pacer.limit_estimate is None  # and no limit believed: none of ours was let in
+    clock.advance(Pacer.CUT_INTERVAL)
+    [late] = starts_of(pacer, clock, 1)
+    pacer.throttled(None, late)
+    assert pacer.rate == 2.5
+
+
+def test_a_429_that_measures_nothing_with_retry_after_pauses_exactly_that_long_and_keeps_the_pace() -> None:
+    clock = FakeClock()
+    pacer = Pacer(adaptive=True, start=10, clock=clock, sleep=clock.sleep)
+    [first] = starts_of(pacer, clock, 1)
+    assert pacer.throttled(1.0, first) == 1.0
+    assert pacer.rate == 10 and pacer.limit_estimate is None
+    starts = starts_of(pacer, clock, 11)
+    assert starts[0] == pytest.approx(first + 1.0)
+    assert starts[-1] - starts[0] == pytest.approx(1.0)  # on at 10/s, not punished beyond the pause
+
+
+def test_429s_that_measure_nothing_after_a_measured_limit_leave_it_standing() -> None:
+    pacer, clock = learned(50)
+    clock.advance(5.0)  # quiet: then another client's burst fills the window and ours is refused
+    [refused] = starts_of(pacer, clock, 1)
+    pacer.throttled(None, refused)
+    assert pacer.limit_estimate == 50
+    assert pacer.rate == pytest.approx(50 * Pacer.TARGET_SHARE * Pacer.CUT)
+    for _ in range(50):
+        pacer.succeeded()
+    assert pacer.rate == pytest.approx(50 * Pacer.TARGET_SHARE, rel=0.01)  # back within about a second
+
+
+def test_below_a_limit_measured_earlier_it_tries_back_up_after_clean_stretches_waiting_longer_after_each_miss() -> None:
+    pacer, clock = learned(50)
+    starts = starts_of(pacer, clock, 21)  # the limit falls to 20
+    pacer.throttled(1.0, starts[-1])
+    assert pacer.limit_estimate == 20 and pacer.best_estimate == 50
+    tries = []
+    for second in range(120):
+        clock.advance(1.0)
+        before = pacer.limit_estimate
+        pacer.succeeded()
+        if pacer.limit_estimate > before:
+            tries.append(second)
+            pacer.throttled(1.0, clock() - 1e-6)  # the limit is still 20: the try meets a 429...
+            starts = starts_of(pacer, clock, 21)
+            pacer.throttled(1.0, starts[-1])  # ...that counts it again
+            assert pacer.limit_estimate == pytest.approx(20, rel=0.05)
+    gaps = [later - earlier for earlier, later in itertools.pairwise(tries)]
+    assert gaps and all(later > earlier for earlier, later in itertools.pairwise(gaps[:3]))
+    assert len(tries) <= 6  # a handful of 429s over two minutes at the lower limit, not one every few seconds
+
+
+def clean_and_faulted(
+    rows: int, *, limit: int = 50, latency: float = 0.05, **faults: int | float | None
+) -> tuple[float, float, int]:
+    """Seconds ``rows`` take at the client's default concurrency against a clean server (limit 50/s, as the
+    benchmark's), then against the same server with ``faults`` (see simulate_workers), and the 429s the faults
+    added."""
+    times, throttles = [], []
+    for scripted in ({}, faults):
+        clock = FakeClock(start=0.0)
+        pacer = Pacer(adaptive=True, clock=clock, sleep=clock.sleep)
+        seconds, throttled = simulate_workers(
+            pacer,
+            clock,
+            limit=limit,
+            latency=latency,
+            requests=rows,
+            workers=16,
+            **scripted,  # type: ignore[arg-type]
+        )
+        times.append(seconds)
+        throttles.append(throttled)
+    return times[0], times[1], throttles[1] - throttles[0]
+
+
+@pytest.mark.parametrize("rows", [100, 400])
+def test_four_early_429s_without_retry_after_cost_seconds_not_minutes(rows: int) -> None:
+    clean, faulted, throttled = clean_and_faulted(rows, early_429s=4)
+    assert throttled == 4
+    assert faulted <= clean + 2.0, (clean, faulted)  # was: a pace of 0.5/s, rising 1.2% a minute
+
+
+@pytest.mark.parametrize("rows", [100, 400])
+def test_one_early_429_with_retry_after_costs_about_the_pause_it_asked_for(rows: int) -> None:
+    clean, faulted, throttled = clean_and_faulted(rows, early_429s=1, early_retry_after=1.0)
+    assert throttled == 1
+    assert clean + 0.9 <= faulted <= clean + 1.5, (clean, faulted)
+
+
+@pytest.mark.parametrize("retry_after", [True, False], ids=["with Retry-After", "without"])
+def test_a_limit_that_drops_mid_run_is_followed_down_and_found_again_when_it_comes_back(retry_after: bool) -> None:
+    # 50/s, then 20/s from 20 s to 60 s (another integration's nightly sync), then 50/s again.
+    clock = FakeClock(start=0.0)
+    pacer = Pacer(adaptive=True, clock=clock, sleep=clock.sleep)
+    seconds, throttled = simulate_workers(
+        pacer,
+        clock,
+        limit=lambda now: 20 if 20 <= now < 60 else 50,
+        latency=0.05,
+        requests=50 * 20 + 20 * 40 + 50 * 60,
+        workers=16,
+        retry_after=retry_after,
+    )
+    # The floor is 120 s. While the limit is low, a try back up every 30 s at most (a 429 each); once it is
+    # back, the next try finds it, and three tries, 5 s apart, climb back to it.
+    assert seconds <= 155, (seconds, throttled, pacer.limit_estimate)
+    assert pacer.limit_estimate == pytest.approx(50, rel=0.1)
+    assert throttled <= 0.01 * 4800
+
+
+def test_another_client_sharing_the_quota_is_given_room_with_few_429s() -> None:
+    # From 10 s on, another client takes 30 of the 50 requests a second.
+    clock = FakeClock(start=0.0)
+    pacer = Pacer(adaptive=True, clock=clock, sleep=clock.sleep)
+    requests = 50 * 10 + 20 * 100
+    seconds, throttled = simulate_workers(
+        pacer, clock, limit=lambda now: 50 if now < 10 else 20, latency=0.05, requests=requests, workers=16
+    )
+    # The floor is 110 s; a try back up (a 429 and its 1 s pause) every 30 s at most, and 3% under the limit.
+    assert seconds <= 1.15 * 110, (seconds, throttled, pacer.limit_estimate)
+    assert throttled <= 0.01 * requests
+    assert pacer.limit_estimate == pytest.approx(20, rel=0.1)
 
 
 def test_adaptive_pacer_spaces_requests_by_its_current_rate() -> None:

@@ -20,7 +20,7 @@ _INLINE = re.compile(r"`([^`\n]+)`")
 _PROGRAM = re.compile(r"^(?:[A-Za-z]+=)?(?:\S*[/\\])?batchupdate(?:\.exe)?$")  # batchupdate, .venv/bin/batchupdate...
 _OPTION = re.compile(r"(?<![\w-])(--[a-z][a-z-]*|-[a-z])\b")
 # Options the README names for tools other than batchupdate, and where each is defined.
-OTHER_TOOLS = {"--quick": REPO / "bench" / "run.py"}
+OTHER_TOOLS = {"--quick": REPO / "bench" / "run.py", "--pacing": REPO / "bench" / "run.py"}
 
 
 def code_of(text: str) -> list[str]:

@@ -3,55 +3,17 @@ or repeated."""
 
 from __future__ import annotations
 
-import subprocess
-import sys
-import time
 from collections import Counter
-from collections.abc import Callable
 from pathlib import Path
 
 from batchupdate.journal import journal_path
-from batchupdate.sandbox import RunningSandbox, Store
-from batchupdate.sandbox.store import UnitEnrolment
-from tests.fakes import cli_env, known, read_results, write_csv
+from batchupdate.sandbox import RunningSandbox
+from tests.fakes import KILLABLE_RUN as COMMAND
+from tests.fakes import UNIT_COLUMNS as HEADER
+from tests.fakes import UNIT_PUT as PUT
+from tests.fakes import kill_when, known, read_results, rows_to_change, start_cli, write_csv
 
-HEADER = ["contact_id", "class_id", "unit_code", "outcome", "start_date", "end_date"]
-PUT = ("PUT", "/course/enrolment")
 GET = ("GET", "/course/enrolments")
-COMMAND = ["run", "--rate", "80", "--concurrency", "4", "--no-progress"]
-
-
-def rows_to_change(store: Store, count: int) -> list[tuple[UnitEnrolment, list[str | int]]]:
-    """(unit, sheet row) pairs that each change one unit enrolment's outcome and end date."""
-    chosen: list[tuple[UnitEnrolment, list[str | int]]] = []
-    for class_id in (31001, 31002, 31003):
-        enrolments = store.program_enrolments(contact_id=None, class_id=class_id, program_id=None, offset=0, limit=999)
-        for unit in store.unit_enrolments_of([enrolment.enrol_id for enrolment in enrolments]):
-            if unit.outcome_code != "70" and (unit.start_date or "") <= "2026-06-30":
-                chosen.append((unit, [unit.contact_id, class_id, unit.unit_code, "CA", "", "30/06/2026"]))
-    return chosen[:count]
-
-
-def start_cli(sheet: Path, url: str) -> subprocess.Popen[str]:
-    return subprocess.Popen(
-        [sys.executable, "-m", "batchupdate", COMMAND[0], str(sheet), *COMMAND[1:]],
-        cwd=sheet.parent,
-        env=cli_env(url),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-
-
-def kill_when(process: subprocess.Popen[str], reached: Callable[[], bool], timeout: float = 60) -> None:
-    deadline = time.monotonic() + timeout
-    assert process.stderr is not None
-    while not reached():
-        assert process.poll() is None, "the run ended before the kill point: " + process.stderr.read()
-        assert time.monotonic() < deadline, "kill point never reached"
-        time.sleep(0.002)
-    process.kill()  # SIGKILL: no cleanup, no flush, no goodbye
-    process.wait()
 
 
 def test_killed_three_times_the_run_still_ends_right_and_never_repeats_a_finished_row(

@@ -5,7 +5,6 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
-import httpx
 import pytest
 from click.testing import CliRunner
 
@@ -14,7 +13,8 @@ from batchupdate.config import Connection, load_connection
 from batchupdate.errors import ConfigError
 from batchupdate.logfile import Redact
 from batchupdate.pipeline import RUN, Job
-from tests.fakes import class_31001, error_response, execute_with, read_results, write_csv
+from batchupdate.sandbox.faults import fail_write
+from tests.fakes import LocalSandbox, execute_with, read_results, write_csv
 
 SECRET = "tok-VERY-SECRET-9876"
 HEADER = ["contact_id", "class_id", "unit_code", "outcome", "start_date", "end_date", "notes"]
@@ -78,16 +78,11 @@ def test_plain_http_is_allowed_on_loopback(url: str) -> None:
     )
 
 
-def test_a_long_api_error_is_cut_short_and_cannot_run_as_a_formula(tmp_path: Path) -> None:
-    sheet = write_csv(tmp_path / "s.csv", HEADER, [["700001", "31001", "BSBWHS411", "C", "", "", "@SUM(1)"]])
-    fake = class_31001()
+def test_a_long_api_error_is_cut_short_and_cannot_run_as_a_formula(tmp_path: Path, local: LocalSandbox) -> None:
+    sheet = write_csv(tmp_path / "s.csv", HEADER, [["700001", "31001", "BSBTWK401", "C", "", "", "@SUM(1)"]])
+    local.script.add(fail_write(700001, 412, details='=HYPERLINK("http://evil")' + "x" * 5000))
 
-    def handler(request: httpx.Request) -> httpx.Response:
-        if request.method == "PUT":
-            return error_response(412, '=HYPERLINK("http://evil")' + "x" * 5000, messages="-Validation Error.")
-        return fake.handler(request)
-
-    execute_with(Job(sheet, RUN), handler)
+    execute_with(Job(sheet, RUN), local)
 
     [line] = read_results(sheet.with_name("s.results.csv"))
     assert line["status"] == "failed"

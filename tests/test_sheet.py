@@ -439,6 +439,8 @@ def test_a_workbook_that_expands_past_the_bound_is_refused_before_parsing(tmp_pa
     message = str(caught.value)  # ...that says what it is, in one line
     assert "bomb.xlsx expands to 300 MB of data inside its zip, more than the 256 MB a sheet may hold" in message
     assert "\n" not in message
+    with pytest.raises(InputError, match="expands to 300 MB"):
+        worksheets(path)  # the web page's worksheet picker is held to the same bounds
 
 
 def test_a_worksheet_with_more_rows_than_allowed_is_refused_before_parsing(

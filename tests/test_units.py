@@ -12,46 +12,43 @@ import pytest
 from batchupdate.errors import RejectedError
 from batchupdate.kinds.base import Change, Row, Unresolved
 from batchupdate.kinds.units import UnitEnrolment, Units, units_by_student
-from tests.fakes import (
-    FakeAxcelerate,
-    HeldUnit,
-    endpoint,
-    error_response,
-    form_of,
-    held,
-    json_response,
-    make_api,
-    query_of,
-    reference_sample,
-    unit_row,
-)
+from batchupdate.sandbox.faults import ScriptedFault
+from tests.fakes import LocalSandbox, endpoint, form_of, held, json_response, make_api, reference_sample, unit_row
 
 UNITS = Units()
 
 
-def rows_for(contacts: list[int], class_id: int = 31001, start: int = 0) -> list[Row]:
-    """One BSBWHS411 row (outcome C) per contact, indexed from ``start``."""
+def rows_for(local: LocalSandbox, contacts: list[int], class_id: int = 31001, start: int = 0) -> list[Row]:
+    """One row (outcome C) per contact, for the first unit the sandbox's fresh seed holds for them in the class
+    (a unit they do not have, for a contact not in the class), indexed from ``start``."""
     return [
-        unit_row(index, contact_id=contact, class_id=class_id, unit_code="BSBWHS411", outcome="C")
+        unit_row(index, contact_id=contact, class_id=class_id, unit_code=first_unit(local, contact, class_id),
+                 outcome="C")
         for index, contact in enumerate(contacts, start=start)
-    ]
+    ]  # fmt: skip
 
 
-def resolve(fake: FakeAxcelerate, rows: list[Row]) -> dict[int, Any]:
-    return asyncio.run(UNITS.resolve(make_api(fake.handler), rows))
+def first_unit(local: LocalSandbox, contact: int, class_id: int) -> str:
+    enrolments = local.store.program_enrolments(
+        contact_id=contact, class_id=class_id, program_id=None, offset=0, limit=1
+    )
+    units = local.store.unit_enrolments_of([enrolment.enrol_id for enrolment in enrolments])
+    return units[0].unit_code if units else "BSBWHS411"
 
 
-def class_of(size: int, class_id: int = 31001, first_contact: int = 700001) -> FakeAxcelerate:
-    """A fake aXcelerate holding a class of ``size`` students, each enrolled in BSBWHS411 and BSBCUS403."""
-    units = []
-    for contact in range(first_contact, first_contact + size):
-        units.append(HeldUnit(contact, class_id, 41001, "BSBWHS411", "70", "2026-02-03"))
-        units.append(HeldUnit(contact, class_id, 41002, "BSBCUS403", None, "2026-02-03"))
-    return FakeAxcelerate(units)
+def units_of(local: LocalSandbox, contact: int, class_id: int = 31001) -> list[str]:
+    enrolments = local.store.program_enrolments(contact_id=contact, class_id=class_id, program_id=None, offset=0,
+                                                limit=1)  # fmt: skip
+    return sorted(unit.unit_code for unit in local.store.unit_enrolments_of([e.enrol_id for e in enrolments]))
 
 
-def gets(fake: FakeAxcelerate) -> list[dict[str, str]]:
-    return [query_of(request) for request in fake.requests if request.method == "GET"]
+def resolve(local: LocalSandbox, rows: list[Row]) -> dict[int, Any]:
+    return asyncio.run(UNITS.resolve(local.api(), rows))
+
+
+def gets(local: LocalSandbox) -> list[dict[str, str]]:
+    """The queries of the GETs the sandbox served (parameter names in lower case)."""
+    return [params for method, _, params in local.stats.log if method == "GET"]
 
 
 # --- the official sample -----------------------------------------------------------------------------------
@@ -99,108 +96,88 @@ def test_an_answer_that_is_not_a_list_is_refused() -> None:
 # --- how rows find their records --------------------------------------------------------------------------
 
 
-def test_three_students_of_a_class_are_found_by_listing_the_class() -> None:
-    fake = class_of(3)
-    rows = rows_for([700001, 700002, 700003])
-    targets = resolve(fake, rows)
+def test_three_students_of_a_class_are_found_by_listing_the_class(local: LocalSandbox) -> None:
+    rows = rows_for(local, [700001, 700002, 700003])
+    targets = resolve(local, rows)
     assert [targets[i].contact_id for i in range(3)] == [700001, 700002, 700003]
-    [query] = gets(fake)
+    [query] = gets(local)
     assert "contactid" not in query
     assert (query["instanceid"], query["type"], query["offset"], query["limit"]) == ("31001", "p", "0", "100")
 
 
 @pytest.mark.parametrize("students", [1, 2])
-def test_one_or_two_students_of_a_class_are_asked_for_one_by_one(students: int) -> None:
-    fake = class_of(40)
-    rows = rows_for([700001 + i for i in range(students)])
-    targets = resolve(fake, rows)
+def test_one_or_two_students_of_a_class_are_asked_for_one_by_one(local: LocalSandbox, students: int) -> None:
+    rows = rows_for(local, [700001 + i for i in range(students)])
+    targets = resolve(local, rows)
     assert all(isinstance(targets[i], UnitEnrolment) for i in range(students))
-    queries = gets(fake)
+    queries = gets(local)
     assert sorted(query["contactid"] for query in queries) == [str(700001 + i) for i in range(students)]
     assert all(query["instanceid"] == "31001" for query in queries)
 
 
-def test_a_class_of_230_is_listed_in_exactly_three_pages() -> None:
-    fake = class_of(230)
-    wanted = [700001, 700150, 700230]  # the last one is on the third page
-    rows = rows_for(wanted)
-    targets = resolve(fake, rows)
+def test_a_class_of_130_is_listed_in_exactly_two_pages(local: LocalSandbox) -> None:
+    wanted = [700001, 700101, 700130]  # the seed's class 31001: 700001-700130, the last two on the second page
+    rows = rows_for(local, wanted)
+    targets = resolve(local, rows)
     assert [targets[i].contact_id for i in range(3)] == wanted
-    assert [(q["offset"], q["limit"]) for q in gets(fake)] == [("0", "100"), ("100", "100"), ("200", "100")]
+    assert [(q["offset"], q["limit"]) for q in gets(local)] == [("0", "100"), ("100", "100")]
 
 
-def test_listing_stops_once_every_wanted_student_is_seen() -> None:
-    fake = class_of(230)
-    rows = rows_for([700010, 700011, 700012, 700013])
-    resolve(fake, rows)
-    assert len(gets(fake)) == 1
+def test_listing_stops_once_every_wanted_student_is_seen(local: LocalSandbox) -> None:
+    rows = rows_for(local, [700010, 700011, 700012, 700013])
+    resolve(local, rows)
+    assert len(gets(local)) == 1
 
 
-def test_many_rows_of_one_student_need_one_get() -> None:
-    fake = class_of(5)
+def test_many_rows_of_one_student_need_one_get(local: LocalSandbox) -> None:
     rows = [
         unit_row(i, contact_id="700001", class_id="31001", unit_code=code, outcome="C")
-        for i, code in enumerate(["BSBWHS411", "BSBCUS403", "bsbwhs411", "BSBCUS403"])
+        for i, code in enumerate(["BSBTWK401", "BSBXCM401", "bsbtwk401", "BSBXCM401"])
     ]
-    targets = resolve(fake, rows)
-    assert {targets[i].unit_id for i in range(4)} == {41001, 41002}
-    assert len(gets(fake)) == 1
+    targets = resolve(local, rows)
+    assert {targets[i].unit_id for i in range(4)} == {41005, 41004}
+    assert len(gets(local)) == 1
 
 
-def test_each_class_is_looked_up_its_own_way() -> None:
-    fake = FakeAxcelerate(
-        [HeldUnit(c, 31001, 41001, "BSBWHS411") for c in (700001, 700002, 700003)]
-        + [HeldUnit(700009, 32002, 41001, "BSBWHS411")]
-    )
-    rows = rows_for([700001, 700002, 700003]) + rows_for([700009], class_id=32002, start=3)
-    targets = resolve(fake, rows)
-    assert targets[3].class_id == 32002
-    queries = sorted(gets(fake), key=lambda query: query["instanceid"])
+def test_each_class_is_looked_up_its_own_way(local: LocalSandbox) -> None:
+    rows = rows_for(local, [700001, 700002, 700003]) + rows_for(local, [700058], class_id=31002, start=3)
+    targets = resolve(local, rows)
+    assert targets[3].class_id == 31002
+    queries = sorted(gets(local), key=lambda query: query["instanceid"])
     assert len(queries) == 2
-    assert "contactid" not in queries[0] and queries[1]["contactid"] == "700009"
+    assert "contactid" not in queries[0] and queries[1]["contactid"] == "700058"
 
 
 @pytest.mark.parametrize("students", [1, 3], ids=["asked-per-student", "class-listed"])
-def test_a_student_not_in_the_class_fails_naming_contact_and_class(students: int) -> None:
-    fake = class_of(2)
-    rows = rows_for([799999] + [700000 + i for i in range(1, students)])
-    failure = resolve(fake, rows)[0]
+def test_a_student_not_in_the_class_fails_naming_contact_and_class(local: LocalSandbox, students: int) -> None:
+    rows = rows_for(local, [799999] + [700000 + i for i in range(1, students)])
+    failure = resolve(local, rows)[0]
     assert isinstance(failure, Unresolved)
     assert "contact 799999 is not enrolled in class 31001" in failure.reason
 
 
-def test_a_unit_the_student_does_not_have_fails_listing_their_units() -> None:
-    fake = class_of(1)
-    failure = resolve(fake, [unit_row(0, contact_id="700001", class_id="31001", unit_code="HLTAID011", outcome="C")])[0]
+def test_a_unit_the_student_does_not_have_fails_listing_their_units(local: LocalSandbox) -> None:
+    row = unit_row(0, contact_id="700001", class_id="31001", unit_code="HLTAID011", outcome="C")
+    failure = resolve(local, [row])[0]
     assert isinstance(failure, Unresolved)
     assert "HLTAID011" in failure.reason
-    assert "BSBCUS403, BSBWHS411" in failure.reason
+    assert ", ".join(units_of(local, 700001)) in failure.reason
 
 
-def test_a_unit_is_found_by_its_id_too() -> None:
-    fake = class_of(1)
-    target = resolve(fake, [unit_row(0, contact_id="700001", class_id="31001", unit_id="41002", outcome="C")])[0]
-    assert (target.unit_id, target.unit_code) == (41002, "BSBCUS403")
+def test_a_unit_is_found_by_its_id_too(local: LocalSandbox) -> None:
+    target = resolve(local, [unit_row(0, contact_id="700001", class_id="31001", unit_id="41005", outcome="C")])[0]
+    assert (target.unit_id, target.unit_code) == (41005, "BSBTWK401")
 
 
-def resolve_with_a_bad_class() -> dict[int, Any]:
-    """Class 39999 is refused with a 400 and details; class 31001 answers normally."""
-    fake = class_of(1)
-
-    def handler(request: httpx.Request) -> httpx.Response:
-        if query_of(request)["instanceid"] == "39999":
-            return error_response(400, "instanceID is not a valid class.", "Bad Request.")
-        return fake.handler(request)
-
-    rows = rows_for([700001], class_id=39999) + rows_for([700001], start=1)
-    return asyncio.run(UNITS.resolve(make_api(handler), rows))
-
-
-def test_a_failed_lookup_fails_only_that_classs_rows_saying_why() -> None:
-    targets = resolve_with_a_bad_class()
+def test_a_failed_lookup_fails_only_that_classs_rows_saying_why(local: LocalSandbox) -> None:
+    refused = {"instanceID": "31002"}
+    details = "instanceID is not a valid class."
+    local.script.add(ScriptedFault(method="GET", fields=refused, status=400, details=details))
+    rows = rows_for(local, [700058], class_id=31002) + rows_for(local, [700001], start=1)
+    targets = resolve(local, rows)
     assert isinstance(targets[0], Unresolved)
     assert "could not look up" in targets[0].reason and "HTTP 400" in targets[0].reason
-    assert "instanceID is not a valid class." in targets[0].reason
+    assert details in targets[0].reason
     assert isinstance(targets[1], UnitEnrolment)
 
 
@@ -333,10 +310,9 @@ def test_write_that_aXcelerate_answers_with_a_non_success_status_is_rejected() -
     assert caught.value.details == "Outcome cannot be changed after certificate issue."
 
 
-def test_write_against_the_fake_is_seen_by_a_reread() -> None:
-    fake = class_of(1)
-    row = unit_row(contact_id="700001", class_id="31001", unit_code="BSBWHS411", outcome="C", end_date="28/11/2026")
-    api = make_api(fake.handler)
+def test_write_against_the_sandbox_is_seen_by_a_reread(local: LocalSandbox) -> None:
+    row = unit_row(contact_id="700001", class_id="31001", unit_code="BSBTWK401", outcome="C", end_date="28/11/2026")
+    api = local.api()
     [target] = asyncio.run(UNITS.resolve(api, [row])).values()
     assert isinstance(target, UnitEnrolment)
     assert UNITS.compare(row, target) != []
@@ -345,10 +321,10 @@ def test_write_against_the_fake_is_seen_by_a_reread() -> None:
     assert current is not None
     assert UNITS.compare(row, current) == []
     assert UNITS.result_values(target) == {
-        "student_name": "",
-        "resolved_unit_id": "41001",
+        "student_name": "Oliver Davis",
+        "resolved_unit_id": "41005",
         "unit_enrolment_id": str(target.unit_enrolment_id),
         "before_outcome": "70",
-        "before_start_date": "2026-02-03",
+        "before_start_date": "2026-02-23",
         "before_end_date": "",
     }

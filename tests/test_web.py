@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import csv
 import io
 import time
@@ -15,31 +14,26 @@ from click.testing import CliRunner
 
 from batchupdate.cli import main
 from batchupdate.cli.web import web as web_command
+from batchupdate.config import Connection
 from batchupdate.sandbox import SANDBOX_API_TOKEN, SANDBOX_WS_TOKEN, RunningSandbox, SandboxSettings, start_sandbox
 from batchupdate.web import WebConfig, create_app
 from batchupdate.web import command as web_command_module
 from tests.fakes import (
     SCRIPT,
-    connection_to,
+    app_client,
     mixed_module_sheet,
     mixed_unit_sheet,
+    press,
     read_results,
+    rows_of,
     serving,
+    upload,
+    wait_for,
     write_csv,
 )
 
 UNIT_PUT = ("PUT", "/course/enrolment")
 TOKENS = (SANDBOX_API_TOKEN, SANDBOX_WS_TOKEN)
-
-
-@contextlib.contextmanager
-def app_client(sandbox: RunningSandbox, data_dir: Path, **settings: object) -> Iterator[httpx.Client]:
-    """A browser-like client of a served page: follows redirects, sends its Origin on posts."""
-    config = WebConfig(data_dir=data_dir, **{"rate": "200", **settings})  # type: ignore[arg-type]
-    with serving(create_app(config, connection_to(sandbox))) as url, httpx.Client(
-        base_url=url, headers={"origin": url}, follow_redirects=True, timeout=30
-    ) as client:
-        yield client
 
 
 @pytest.fixture
@@ -55,31 +49,11 @@ def web(sandbox: RunningSandbox, tmp_path: Path, bodies: list[str]) -> Iterator[
         yield client
 
 
-def upload(client: httpx.Client, path: Path, kind: str = "") -> httpx.Response:
-    with path.open("rb") as handle:
-        return client.post("/uploads", files={"sheet": (path.name, handle, "text/csv")}, data={"kind": kind})
-
-
-def wait_for(client: httpx.Client, job_url: str, timeout: float = 60.0) -> dict:
-    """Poll the job's status as the page does until it is no longer running."""
-    deadline = time.monotonic() + timeout
-    while True:
-        status = client.get(f"{job_url}/status").json()
-        if status["state"] != "running":
-            return status
-        assert time.monotonic() < deadline, f"still running after {timeout} s: {status}"
-        time.sleep(0.05)
-
-
-def press(client: httpx.Client, url: str) -> str:
-    """POST a start button's form; the address of the job page it leads to."""
-    response = client.post(url, follow_redirects=False)
-    assert response.status_code == 303, response.text
-    return response.headers["location"]
-
-
-def rows_of(page: str, status: str) -> list[str]:
-    return [chunk for chunk in page.split("<tr ")[1:] if f'data-status="{status}"' in chunk]
+def run_sheet(client: httpx.Client, checked_path: str) -> str:
+    """Plan the uploaded sheet, wait for the plan, apply it: the only way the page writes; the run's address."""
+    plan = press(client, f"{checked_path}/plan")
+    assert wait_for(client, plan)["state"] == "done"
+    return press(client, f"{plan}/apply")
 
 
 def test_check_shows_every_row_with_invalid_ones_highlighted_and_cells_escaped(
@@ -136,7 +110,7 @@ def test_run_results_download_equals_the_cli_results_on_an_identical_sandbox(
     web: httpx.Client, cli: Callable, tmp_path: Path, kind: str, make_sheet: Callable[[Path], Path]
 ) -> None:
     checked = upload(web, make_sheet(tmp_path / f"{kind}.csv"))
-    job_url = press(web, f"{checked.url.path}/run")
+    job_url = run_sheet(web, checked.url.path)
 
     status = wait_for(web, job_url)
     download = web.get(f"{job_url}/results")
@@ -166,14 +140,19 @@ def test_rerun_failed_runs_only_the_failed_rows_from_the_results_file(
     web: httpx.Client, sandbox: RunningSandbox, tmp_path: Path
 ) -> None:
     checked = upload(web, mixed_unit_sheet(tmp_path / "term.csv"))
-    first = press(web, f"{checked.url.path}/run")
+    first = run_sheet(web, checked.url.path)
     wait_for(web, first)
     writes = sandbox.stats.count(*UNIT_PUT)
+    assert "done, 2 failed, 2 invalid" in web.get("/").text  # not a green "done"
 
-    again = press(web, f"{first}/rerun")
+    replan = press(web, f"{first}/rerun")
+    planned = wait_for(web, replan)
+    assert sandbox.stats.count(*UNIT_PUT) == writes, "re-running failed rows plans first: nothing sent yet"
+    assert planned["counts"] == {"failed": 2} and "Plan: re-run failed rows" in web.get(replan).text
+    again = press(web, f"{replan}/apply")
     status = wait_for(web, again)
 
-    assert again != first
+    assert again not in (first, replan)
     assert status["counts"] == {"failed": 2}
     rerun = read_results_csv(web.get(f"{again}/results"))
     assert [(r["row"], r["trainer_note"], r["status"]) for r in rerun] == [
@@ -191,10 +170,10 @@ def test_a_run_goes_on_unwatched_and_a_sheet_runs_once_at_a_time(
     with app_client(slow, tmp_path / "web-data") as client:
         sheet = mixed_unit_sheet(tmp_path / "term.csv")
         checked = upload(client, sheet).url.path
-        job_url = press(client, f"{checked}/run")
+        job_url = run_sheet(client, checked)
 
         second = client.post(f"{checked}/plan", follow_redirects=False)
-        same_content = client.post(f"{upload(client, sheet).url.path}/run", follow_redirects=False)
+        same_content = client.post(f"{upload(client, sheet).url.path}/plan", follow_redirects=False)
 
         assert second.status_code == 409 and "A run of this sheet has not finished yet" in second.text
         assert same_content.status_code == 409
@@ -232,16 +211,16 @@ def test_oversize_wrong_type_and_unreadable_uploads_are_refused_clearly(
 
 
 def test_a_configured_password_is_required_everywhere(sandbox: RunningSandbox, tmp_path: Path) -> None:
-    with app_client(sandbox, tmp_path / "web-data", password="correct horse", allowed_hosts=None) as client:
+    with app_client(sandbox, tmp_path / "web-data", password="correct horse battery", allowed_hosts=None) as client:
         anonymous = client.get("/")
         wrong = client.get("/", auth=("staff", "battery staple"))
         static = client.get("/static/app.js")
-        right = client.get("/", auth=("staff", "correct horse"))
+        right = client.get("/", auth=("staff", "correct horse battery"))
 
     assert anonymous.status_code == 401 and anonymous.headers["www-authenticate"].startswith("Basic")
     assert wrong.status_code == 401 and static.status_code == 401
     assert right.status_code == 200 and 'id="upload-form"' in right.text
-    assert "correct horse" not in anonymous.text + wrong.text + right.text
+    assert "correct horse battery" not in anonymous.text + wrong.text + right.text
 
 
 def test_cross_site_posts_and_foreign_host_names_are_refused(web: httpx.Client, tmp_path: Path) -> None:
@@ -259,13 +238,14 @@ def test_cross_site_posts_and_foreign_host_names_are_refused(web: httpx.Client, 
     assert page.headers["x-content-type-options"] == "nosniff"
     csp = page.headers["content-security-policy"]
     assert "script-src 'self'" in csp and "default-src 'none'" in csp and "unsafe" not in csp
-    assert "http://" not in page.text.replace(base, "").split("<main>")[1]  # no external assets
+    assert "http://" not in page.text.replace(base, "").split("<main id=\"main\">")[1]  # no external assets
 
 
 def test_tokens_never_reach_the_page(web: httpx.Client, bodies: list[str], tmp_path: Path) -> None:
     checked = upload(web, mixed_unit_sheet(tmp_path / "term.csv"))
-    for action in ("plan", "run"):
-        job_url = press(web, f"{checked.url.path}/{action}")
+    run = run_sheet(web, checked.url.path)
+    plan = web.get(run).text.split('href="/jobs/')[1].split('"')[0]  # the Plan step links back to its plan
+    for job_url in (f"/jobs/{plan}", run):
         wait_for(web, job_url)
         web.get(job_url)
         web.get(f"{job_url}/results")
@@ -285,7 +265,7 @@ def test_web_command_refuses_a_public_address_without_a_password(monkeypatch, tm
     runner = CliRunner()
 
     refused = runner.invoke(main, ["web", "--host", "0.0.0.0", "--sandbox"])
-    monkeypatch.setenv("BATCHUPDATE_WEB_PASSWORD", "s3cret pass")
+    monkeypatch.setenv("BATCHUPDATE_WEB_PASSWORD", "s3cret passphrase")
     allowed = runner.invoke(web_command, ["--host", "0.0.0.0", "--sandbox", "--max-upload-mb", "2"])
     local = runner.invoke(web_command, ["--sandbox"])
 
@@ -293,6 +273,23 @@ def test_web_command_refuses_a_public_address_without_a_password(monkeypatch, tm
     assert "set a password in BATCHUPDATE_WEB_PASSWORD" in refused.output
     assert allowed.exit_code == 0, allowed.output
     assert local.exit_code == 0, local.output
-    assert served[0].password == "s3cret pass" and served[0].allowed_hosts is None
+    assert served[0].password == "s3cret passphrase" and served[0].allowed_hosts is None
     assert served[0].max_upload_bytes == 2 * 1024 * 1024
     assert served[1].allowed_hosts is not None and "localhost" in served[1].allowed_hosts
+
+
+def test_a_plan_stopped_by_bad_tokens_shows_red_with_its_cause_once(sandbox: RunningSandbox, tmp_path: Path) -> None:
+    wrong = Connection(sandbox.url, "not-the-api-token", "not-the-ws-token", sandbox=True)
+    app = create_app(WebConfig(data_dir=tmp_path / "web-data", rate="200"), wrong)
+    with serving(app) as url, httpx.Client(base_url=url, headers={"origin": url}, follow_redirects=True) as client:
+        checked = upload(client, mixed_unit_sheet(tmp_path / "term.csv"))
+        plan = press(client, f"{checked.url.path}/plan")
+        status = wait_for(client, plan)
+        page = client.get(plan).text
+        listing = client.get("/").text
+
+    assert status["state"] == "stopped" and status["percent"] < 100
+    assert 'data-verdict="failed"' in page and 'data-verdict="updated"' not in page
+    assert page.count('id="job-problem"') == 1 and "The plan stopped:" in page
+    assert 'id="apply-button"' not in page, "a stopped plan cannot be applied"
+    assert '<span class="badge st-failed">stopped</span>' in listing

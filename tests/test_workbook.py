@@ -12,10 +12,13 @@ from click.testing import CliRunner
 from batchupdate.cli import main
 from batchupdate.kinds import known_headers
 from batchupdate.results import ResultsWriter, RowResult, read_results
+from batchupdate.sandbox import SANDBOX_API_TOKEN, SANDBOX_WS_TOKEN, RunningSandbox
 from batchupdate.sheet import read_sheet, worksheets
 from batchupdate.status import Status
 from batchupdate.templates import write_template
 from batchupdate.workbook import INSTRUCTIONS, FillIn, outcome_value, write_workbook
+from tests.fakes import known
+from tests.fakes import read_results as read_results_workbook
 
 UNIT_HEADERS = ["contact_id", "student_name", "class_id", "class_name", "unit_code", "unit_name"]
 UNIT_HEADERS += ["outcome", "start_date", "end_date"]
@@ -121,6 +124,7 @@ def write_results(path: Path) -> None:
         (RowResult(0, 2, Status.UPDATED, found={"before_outcome": "30"}), ["700001", "=SUM(A1)"]),
         (RowResult(1, 3, Status.FAILED, "not enrolled"), ["700002", "bell\x07 and tab\t"]),
         (RowResult(2, 4, Status.UNCHANGED), ["700003", "+61 400 000 000"]),
+        (RowResult(3, 5, Status.UNCHANGED), ["700004", "'=quoted"]),
     ]
     for result, cells in reversed(lines):  # rows finish in any order; the file is in input order
         writer.add(result, cells)
@@ -143,9 +147,10 @@ def test_a_results_workbook_is_text_in_input_order_with_status_colours(tmp_path:
         "changes",
         "before_outcome",
     ]
-    assert [sheet.cell(row=n, column=4).value for n in (2, 3, 4)] == ["updated", "failed", "unchanged"]
+    assert [sheet.cell(row=n, column=4).value for n in (2, 3, 4, 5)] == ["updated", "failed", "unchanged", "unchanged"]
     assert all(cell.data_type == "s" for row in sheet.iter_rows(min_row=2) for cell in row if cell.value is not None)
     assert sheet["D2"].fill.fgColor.rgb.endswith("C6EFCE") and sheet["D3"].fill.fgColor.rgb.endswith("FFC7CE")
+    assert [sheet["B2"].value, sheet["B4"].value] == ["=SUM(A1)", "+61 400 000 000"]  # text as typed, no guard
 
 
 def test_the_one_results_reader_reads_a_results_workbook_back_exactly(tmp_path: Path) -> None:
@@ -157,11 +162,13 @@ def test_the_one_results_reader_reads_a_results_workbook_back_exactly(tmp_path: 
         (2, "updated", ""),
         (3, "failed", "not enrolled"),
         (4, "unchanged", ""),
+        (5, "unchanged", ""),
     ]
     assert [line.inputs for line in lines] == [
         ("700001", "=SUM(A1)"),
         ("700002", "bell\x07 and tab\t"),
         ("700003", "+61 400 000 000"),
+        ("700004", "'=quoted"),
     ]
     assert lines[0].found == {"beforeoutcome": "30"}
     failed = results.input_sheet(frozenset({"failed"}))
@@ -189,3 +196,34 @@ def test_unknown_extensions_are_refused_in_one_line(args: list[str], message: st
         lines = result.stderr.strip().splitlines()
         assert len(lines) == 1 and message in lines[0], result.stderr
         assert not Path("u.ods").exists() and not Path("r.ods").exists()
+
+
+def test_only_failed_and_undo_work_from_a_results_workbook(
+    sandbox: RunningSandbox, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    env = {"AXCELERATE_URL": sandbox.url, "AXCELERATE_API_TOKEN": SANDBOX_API_TOKEN}
+    env["AXCELERATE_WS_TOKEN"] = SANDBOX_WS_TOKEN
+    runner = CliRunner()
+    store = sandbox.store
+    enrolments = store.program_enrolments(contact_id=None, class_id=31002, program_id=None, offset=0, limit=1000)
+    unit = next(u for u in store.unit_enrolments_of([e.enrol_id for e in enrolments]) if u.outcome_code != "30")
+    Path("term4.csv").write_text(
+        "contact_id,class_id,unit_code,outcome\n"
+        f"{unit.contact_id},31002,{unit.unit_code},CNA\n"
+        f"{unit.contact_id},31002,ZZZ999,C\n"  # no such unit: failed
+    )
+    first = runner.invoke(main, ["run", "term4.csv", "--results", "term4.results.xlsx", "--no-progress"], env=env)
+    assert first.exit_code == 1, first.output
+    assert known(store.unit_enrolment(unit.contact_id, 31002, unit.unit_id))["outcome_code"] == "30"
+
+    again = runner.invoke(main, ["run", "term4.results.xlsx", "--only", "failed", "--no-progress"], env=env)
+    assert again.exit_code == 1, again.output
+    rerun = read_results_workbook(tmp_path / "term4.results.results.xlsx")
+    assert [(line["row"], line["status"]) for line in rerun] == [("3", "failed")]  # the original line, kept
+
+    undone = runner.invoke(main, ["undo", "term4.results.xlsx"], env=env)
+    assert undone.exit_code == 0, undone.output
+    applied = runner.invoke(main, ["run", "term4.results.undo.csv", "--no-progress"], env=env)
+    assert applied.exit_code == 0, applied.output
+    assert known(store.unit_enrolment(unit.contact_id, 31002, unit.unit_id))["outcome_code"] == unit.outcome_code

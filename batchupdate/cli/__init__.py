@@ -9,9 +9,10 @@ from __future__ import annotations
 import click
 
 from batchupdate.cli import doctor, export, files, nightly, sandbox, sheets, web
+from batchupdate.cli.common import Commands
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(cls=Commands, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="batchupdate")
 def main() -> None:
     """Apply unit outcomes and learning-plan module changes from a spreadsheet to aXcelerate."""

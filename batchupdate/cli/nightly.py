@@ -6,7 +6,7 @@ import asyncio
 import json
 import sys
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import click
 
@@ -16,7 +16,20 @@ from batchupdate.exits import Exit
 from batchupdate.morning_report import FORMATS
 
 
-@click.command("nightly")
+class _JsonOnMisuse(click.Command):
+    """A nightly command line that cannot even be parsed still gets its one JSON line on stdout."""
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        given = list(args)  # click consumes the list it parses
+        try:
+            return super().parse_args(ctx, args)
+        except click.UsageError as exc:
+            inbox = next((arg for arg in given if not arg.startswith("-")), "")
+            click.echo(json.dumps({"inbox": inbox, "error": exc.format_message(), "exit": int(Exit.USAGE)}))
+            raise
+
+
+@click.command("nightly", cls=_JsonOnMisuse)
 @click.argument("inbox", type=click.Path(path_type=Path))
 @click.option("--archive", type=click.Path(path_type=Path), help="Applied sheets and results [INBOX/archive].")
 @click.option("--rejected", type=click.Path(path_type=Path), help="Unreadable files, with a note [INBOX/rejected].")
@@ -34,30 +47,42 @@ from batchupdate.morning_report import FORMATS
     "[default: 60].",
 )
 @options.sandbox
-def nightly(inbox: Path, sandbox: bool, **chosen: Any) -> None:
+@options.no_progress
+def nightly(inbox: Path, sandbox: bool, no_progress: bool, **chosen: Any) -> None:
     """Apply every sheet in INBOX like `run`, archive each with its results, and write a morning report.
 
     Prints one JSON summary line on stdout; progress goes to stderr. Exit 0: every sheet applied cleanly (or
     nothing arrived); 1: a sheet had invalid, failed or skipped rows, or was rejected; 2: misused (no such
     folder, another nightly run holds the inbox); 3: the run stopped (bad tokens, aXcelerate unreachable).
     """
+    from batchupdate.cli.common import explain
     from batchupdate.morning_report import verdict
     from batchupdate.nightly import NightlySettings, check_settings, run_nightly
     from batchupdate.session import connect
 
+    # nightly writes no progress bar; --no-progress is accepted like every command's, and changes nothing
     settings = NightlySettings(inbox=inbox, **{name: value for name, value in chosen.items() if value is not None})
     try:
         check_settings(settings)
         with connect(sandbox=sandbox) as connection:
             report = asyncio.run(run_nightly(settings, connection, tell=_tell))
     except InputError as exc:
-        click.echo(f"Error: {exc}", err=True)
-        click.echo(json.dumps({"inbox": str(inbox), "error": str(exc), "exit": int(Exit.USAGE)}))
-        sys.exit(Exit.USAGE)
+        _misused(inbox, str(exc), Exit.USAGE)
+    except Exception as exc:  # the scheduler still gets its JSON line, and a sentence, not a traceback
+        explained = explain(exc)
+        if explained is None:
+            raise
+        _misused(inbox, *explained)
     _tell(verdict(report))
     _tell(f"Report: {report.report_path}")
     click.echo(json.dumps(report.summary()))
     sys.exit(report.exit_code)
+
+
+def _misused(inbox: Path, message: str, code: int) -> NoReturn:
+    click.echo(f"Error: {message}", err=True)
+    click.echo(json.dumps({"inbox": str(inbox), "error": message, "exit": int(code)}))
+    sys.exit(code)
 
 
 def _tell(message: str) -> None:

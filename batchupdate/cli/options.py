@@ -17,8 +17,12 @@ from batchupdate.pacing import DEFAULT_CONCURRENCY
 F = TypeVar("F", bound=Callable[..., Any])
 
 kind = click.option("--kind", type=click.Choice(KIND_NAMES), help="Sheet kind (else told by its headers).")
-results = click.option("--results", type=click.Path(path_type=Path), help="Results file (default SHEET.results.csv).")
-sheet = click.option("--sheet", "sheet_name", help="Worksheet of an .xlsx file (default: the first).")
+results = click.option(
+    "--results",
+    type=click.Path(path_type=Path),
+    help="Results file, .csv or .xlsx (default SHEET.results.csv; .results.xlsx for a workbook).",
+)
+sheet = click.option("--sheet", "sheet_name", help="Worksheet of an .xlsx file (default: the one with a header row).")
 rate = click.option("--rate", default="auto", show_default=True, help="Max requests per second, or auto.")
 concurrency = click.option(
     "--concurrency",

@@ -27,7 +27,7 @@ READING_NAMES = (
 
 @click.command()
 @click.option("--host", default="127.0.0.1", show_default=True)
-@click.option("--port", default=8765, show_default=True, type=int)
+@click.option("--port", default=8765, show_default=True, type=click.IntRange(1, 65535))
 @click.option("--db", type=click.Path(path_type=Path), help="SQLite state file (default .batchupdate-sandbox.sqlite3).")
 @click.option("--reset", is_flag=True, help="Restore the demo data before serving.")
 @click.option("--latency", default=0.0, show_default=True, help="Seconds added to every reply.")
@@ -111,6 +111,7 @@ def sandbox(
         settings = dataclasses.replace(settings, **{key: value for key, value in chosen.items() if value is not None})
     except ValueError as exc:
         fail(str(exc))
+    _check_free(host, port)  # uvicorn would log a traceback-like error and exit 1
     if reset:
         reset_database(settings.db_path)
     click.echo(f"aXcelerate sandbox on http://{host}:{port}/api (state in {settings.db_path})")
@@ -120,3 +121,18 @@ def sandbox(
         f"AXCELERATE_WS_TOKEN={SANDBOX_WS_TOKEN}"
     )
     serve_sandbox(settings, host=host, port=port)
+
+
+def _check_free(host: str, port: int) -> None:
+    """Stop with one line when the address cannot be served (port in use, unknown host)."""
+    import socket
+
+    from batchupdate.cli.common import fail
+    from batchupdate.errors import describe_os_error
+
+    try:
+        with socket.create_server((host, port)):
+            pass
+    except OSError as exc:
+        reason = describe_os_error(exc) if exc.filename is None and exc.errno else str(exc)
+        fail(f"cannot serve on {host}:{port}: {reason}")

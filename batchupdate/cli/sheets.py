@@ -6,7 +6,7 @@ import asyncio
 import contextlib
 import datetime as dt
 import sys
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -15,6 +15,7 @@ import click
 from batchupdate.cli import options
 from batchupdate.cli.common import fail
 from batchupdate.errors import InputError
+from batchupdate.exits import Exit
 from batchupdate.progress import Progress
 from batchupdate.status import RESULT_STATUSES, Status
 
@@ -80,8 +81,10 @@ def _sheet_command(
     yes: bool = False,
 ) -> None:
     from batchupdate.columns import parse_map_option
-    from batchupdate.logfile import protect, start_log, stop_log
+    from batchupdate.errors import StoppedError
+    from batchupdate.logfile import log_written, protect, set_target, start_log, stop_log
     from batchupdate.pipeline import Job
+    from batchupdate.redact import Redactor
 
     try:
         mapping = parse_map_option(chosen["column_map"])
@@ -99,18 +102,25 @@ def _sheet_command(
         mapping,
     )
     log_path, handler = start_log(Path("logs"), job.mode, job.sheet, dt.datetime.now())
+    if handler is None:
+        click.echo(f"Note: no log is kept: the folder {log_path.parent} cannot be written here", err=True)
+    scrub = Redactor()
     try:
         with _connection(job, chosen["sandbox"]) as connection:
             if connection is not None:
+                scrub = Redactor(connection.secrets)
                 protect(handler, connection.secrets)
+                set_target(handler, job.mode, job.sheet, connection.target)
                 click.echo(f"Target: {connection.target}")
             guard = connection if mode == RUN and not yes and _is_production(connection) and _on_terminal() else None
             report = asyncio.run(_execute(job, chosen, connection, guard))
     except InputError as exc:
-        fail(str(exc))
+        fail(scrub(str(exc)))
+    except StoppedError as exc:
+        fail(scrub(str(exc)), Exit.STOPPED)
     finally:
         stop_log(handler)
-    _print_summary(report, log_path)
+    _print_summary(report, log_path if log_written(handler) else None, scrub)
     sys.exit(report.exit_code)
 
 
@@ -192,6 +202,11 @@ class _Bar(Progress):
             click.echo("", err=True)
             return False
 
+    def notice(self, message: str) -> None:
+        if self.bar is not None:
+            self.bar.clear()
+        click.echo(message, err=True)
+
     def start(self, total: int) -> None:
         if self.enabled:
             from tqdm import tqdm
@@ -245,35 +260,65 @@ def plan_table(planned: Sequence[Planned], limit: int = SHOWN_CHANGES) -> list[s
     return [title, line(heading), *(line(cells).rstrip() for cells in table)]
 
 
-def _print_summary(report: Report, log_path: Path) -> None:
+def _print_summary(report: Report, log_path: Path | None, scrub: Callable[[str], str] = str) -> None:
+    """The summary a person reads: a stopped run's cause first, each problem row once, the counts, the files."""
+    from batchupdate.pipeline import NOT_ATTEMPTED, RESUME_HINT
+
+    def say(text: str, err: bool = False) -> None:
+        click.echo(scrub(text), err=err)
+
     job = report.job
+    if report.aborted:
+        say(f"Run stopped: {report.aborted}. Once that is fixed, {RESUME_HINT}.", err=True)
     total = len(report.results)
-    click.echo(f"{job.mode.capitalize()} of {job.sheet} ({report.kind}, {report.source}): {total} rows")
+    say(f"{job.mode.capitalize()} of {job.sheet} ({report.kind}, {report.source}): {total} rows")
     problems = [r for r in report.results if r.error and r.status != Status.UNCHANGED]
     if report.declined:  # one line for them all, not 20 lines of "not confirmed"
         problems = [r for r in problems if r.error != _not_confirmed()]
+    not_reached = [r for r in problems if report.aborted and r.error.startswith(NOT_ATTEMPTED)]
+    problems = [r for r in problems if r not in not_reached]
     for result in problems[:SHOWN_PROBLEMS]:
-        click.echo(f"  row {result.line}: {result.status}: {result.error}")
+        say(f"  row {result.line}: {result.status}: {result.error}")
     if len(problems) > SHOWN_PROBLEMS:
-        click.echo(f"  ... and {len(problems) - SHOWN_PROBLEMS} more (see the results file)")
+        where = " (see the results file)" if report.results_path else ""
+        say(f"  ... and {len(problems) - SHOWN_PROBLEMS} more{where}")
+    if not_reached:
+        rows = "row" if len(not_reached) == 1 else "rows"
+        say(f"  {rows} {line_ranges([r.line for r in not_reached])}: skipped: not attempted, as the run stopped")
     if job.mode == PLAN:
         for line in plan_table(report.planned):
-            click.echo(line)
+            say(line)
     for status, number in report.counts.items():
-        click.echo(f"  {status:<13}{number:>7}")
+        say(f"  {status:<13}{number:>7}")
     if report.requests:
         sent = ", ".join(f"{number} {request}" for request, number in sorted(report.requests.items()))
-        click.echo(f"Requests: {sent} ({sum(report.requests.values())} in all) in {report.seconds:.1f} s")
+        say(f"Requests: {sent} ({sum(report.requests.values())} in all) in {report.seconds:.1f} s")
     elif job.mode != CHECK:
-        click.echo(f"Requests: none, in {report.seconds:.1f} s")
+        say(f"Requests: none, in {report.seconds:.1f} s")
     if report.resumed:
-        click.echo(f"Resumed an interrupted run: {report.resumed} rows were already done and were not sent again")
+        say(f"Resumed an interrupted run: {report.resumed} rows were already done and were not sent again")
     if report.declined:
-        click.echo(f"Not confirmed: no write was sent; the {len(report.planned)} rows to write are skipped")
-    if report.aborted:
-        click.echo(f"Run stopped: {report.aborted}", err=True)
+        say(f"Not confirmed: no write was sent; the {len(report.planned)} rows to write are skipped")
     if report.kept_previous:
-        click.echo(f"Earlier results kept as: {report.kept_previous}")
+        say(f"Earlier results kept as: {report.kept_previous} (they record writes; this run did not overwrite them)")
     if report.results_path:
-        click.echo(f"Results: {report.results_path}")
-    click.echo(f"Log: {log_path}")
+        say(f"Results: {report.results_path}")
+    if report.aborted:
+        say(f"The run stopped before every row was done: {RESUME_HINT}.", err=True)
+    if log_path is not None:
+        say(f"Log: {log_path}")
+
+
+def line_ranges(lines: Sequence[int]) -> str:
+    """Row numbers as short ranges: 2-5, 9, 12-14."""
+    parts: list[str] = []
+    ordered = sorted(set(lines))
+    start = previous = ordered[0] if ordered else 0
+    for line in [*ordered[1:], None]:
+        if line is not None and line == previous + 1:
+            previous = line
+            continue
+        parts.append(str(start) if start == previous else f"{start}-{previous}")
+        if line is not None:
+            start = previous = line
+    return ", ".join(parts)

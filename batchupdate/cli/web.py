@@ -26,6 +26,18 @@ PASSWORD_VARIABLE = "BATCHUPDATE_WEB_PASSWORD"
 )
 @click.option("--max-upload-mb", default=10.0, show_default=True, type=click.FloatRange(0, min_open=True))
 @click.option(
+    "--max-rows",
+    default=100_000,
+    show_default=True,
+    type=click.IntRange(1),
+    help="Largest sheet the page takes, in rows (counted before the sheet is read, to bound the memory).",
+)
+@click.option(
+    "--public-url",
+    metavar="URL",
+    help="The https:// address a reverse proxy serves the page at; its host name and origin are then accepted.",
+)
+@click.option(
     "--data",
     "data_dir",
     default=Path("web-data"),
@@ -41,6 +53,8 @@ def web(
     sandbox: bool,
     password_env: str,
     max_upload_mb: float,
+    max_rows: int,
+    public_url: str | None,
     data_dir: Path,
     rate: str,
     concurrency: int,
@@ -51,10 +65,18 @@ def web(
 
     password = read_password(password_env)
     try:
-        config = web_config(host, password, password_env, data_dir, max_upload_mb, rate, concurrency)
+        config = web_config(
+            host,
+            password,
+            password_env,
+            data_dir,
+            max_upload_mb,
+            rate,
+            concurrency,
+            public_url=public_url,
+            max_rows=max_rows,
+        )
         with connect(sandbox=sandbox) as connection:
             serve(config, connection, host, port)
     except InputError as exc:
         fail(str(exc))
-
-

@@ -1,6 +1,7 @@
 """The sandbox's routes, and the steps every request goes through before its handler.
 
-Per request: delay (latency, slow share) -> auth (headers only) -> rate limit -> injected fault -> handler.
+Per request: delay (latency, slow share) -> auth (headers only) -> scripted fault's delay or 429 -> rate limit
+-> scripted fault (not applied) -> random fault -> handler -> scripted or random fault after applying.
 """
 
 import asyncio
@@ -14,7 +15,7 @@ from starlette.routing import Route
 
 from batchupdate.sandbox import modules, units
 from batchupdate.sandbox.context import Sandbox
-from batchupdate.sandbox.faults import retry_after_header
+from batchupdate.sandbox.faults import echoed_headers_page, land_late, retry_after_header
 from batchupdate.sandbox.protocol import ApiError, Params, error_response
 from batchupdate.sandbox.readings import error_body
 from batchupdate.sandbox.settings import SandboxSettings
@@ -36,13 +37,26 @@ def endpoint(handler: Handler, *, is_write: bool) -> Callable[[Request], Awaitab
             await asyncio.sleep(delay)
         if not authorised(request, sandbox.settings):
             return error_response(401, "Missing or invalid apitoken / wstoken header.")
+        params = await Params.from_request(request)
+        path = request.url.path.removeprefix(API_PREFIX)
+        scripted = sandbox.script.catch(request.method, path, params.as_dict())
+        if scripted is not None and scripted.delay:
+            await asyncio.sleep(scripted.delay)
+        if scripted is not None and scripted.status == 429:
+            sandbox.stats.record_throttled()
+            return scripted.answer()
         wait = sandbox.limiter.admit()
         if wait is not None:
             sandbox.stats.record_throttled()
             retry_after = retry_after_header(wait, sandbox.settings.retry_after_as_date)
             return error_response(429, "Too many requests; slow down.", headers={"Retry-After": retry_after})
-        params = await Params.from_request(request)
-        sandbox.stats.record_served(request.method, request.url.path.removeprefix(API_PREFIX), params.as_dict())
+        sandbox.stats.record_served(request.method, path, params.as_dict())
+        if scripted is not None and scripted.answers and not scripted.applied:
+            return scripted.answer()
+        if is_write and sandbox.settings.echo_headers:
+            return error_response(400, echoed_headers_page(request.headers))
+        if is_write:
+            await land_late(sandbox.settings)
         fault = sandbox.faults.draw(is_write)
         if fault is not None and not fault.after_write:
             return error_response(fault.status, "Injected fault: nothing was changed.")
@@ -50,6 +64,8 @@ def endpoint(handler: Handler, *, is_write: bool) -> Callable[[Request], Awaitab
             response = handler(sandbox, params)
         except ApiError as error:
             return error_response(error.status, error.details)
+        if scripted is not None and scripted.answers and response.status_code == 200:
+            return scripted.answer()
         if fault is not None and response.status_code == 200:
             return error_response(fault.status, "Injected fault: the change was applied before this error.")
         return response

@@ -2,7 +2,7 @@
 
 from dataclasses import dataclass
 
-from batchupdate.sandbox.faults import FaultInjector, RateLimiter, RequestStats
+from batchupdate.sandbox.faults import FaultInjector, FaultScript, RateLimiter, RequestStats
 from batchupdate.sandbox.settings import SandboxSettings
 from batchupdate.sandbox.store import Store
 
@@ -16,6 +16,7 @@ class Sandbox:
     stats: RequestStats
     limiter: RateLimiter
     faults: FaultInjector
+    script: FaultScript  # faults scripted per request by tests
 
     @classmethod
     def open(cls, settings: SandboxSettings) -> "Sandbox":
@@ -26,4 +27,5 @@ class Sandbox:
             stats=RequestStats(),
             limiter=RateLimiter(settings.rate_limit),
             faults=FaultInjector(settings),
+            script=FaultScript(),
         )

@@ -10,7 +10,7 @@ from starlette.applications import Starlette
 
 from batchupdate.sandbox.app import create_app
 from batchupdate.sandbox.context import Sandbox
-from batchupdate.sandbox.faults import RequestStats
+from batchupdate.sandbox.faults import FaultScript, RequestStats
 from batchupdate.sandbox.settings import SandboxSettings, from_environment
 from batchupdate.sandbox.store import Store
 
@@ -38,6 +38,11 @@ class RunningSandbox:
     @property
     def stats(self) -> RequestStats:
         return self._sandbox.stats
+
+    @property
+    def script(self) -> FaultScript:
+        """Where tests script faults: ``sandbox.script.add(fail_write(700001, 503))``."""
+        return self._sandbox.script
 
     def stop(self) -> None:
         """Stop serving, wait for the thread, close the database."""

@@ -38,6 +38,8 @@ class SandboxSettings:
     slow_seconds: float = 0.0
     seed: int = 0
     max_page_size: int = 100
+    echo_headers: bool = False  # every write refused (400) with a body that quotes the request's headers
+    late_landing: float = 0.0  # seconds a write is held before it is applied (and answered)
     api_token: str = SANDBOX_API_TOKEN
     ws_token: str = SANDBOX_WS_TOKEN
     # The reading played (defaults: the fastest one).
@@ -62,8 +64,8 @@ class SandboxSettings:
                 raise ValueError(f"{name} must be between 0 and 1, not {share}")
         if self.fail_before_write + self.fail_after_write > 1.0:
             raise ValueError("fail_before_write + fail_after_write must not exceed 1")
-        if self.latency < 0 or self.slow_seconds < 0:
-            raise ValueError("latency and slow_seconds must not be negative")
+        if self.latency < 0 or self.slow_seconds < 0 or self.late_landing < 0:
+            raise ValueError("latency, slow_seconds and late_landing must not be negative")
         if self.rate_limit is not None and self.rate_limit <= 0:
             raise ValueError(f"rate_limit must be positive, not {self.rate_limit}")
         if self.max_page_size < 1:

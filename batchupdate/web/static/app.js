@@ -70,12 +70,16 @@
     });
   }
 
-  // Plan and apply: poll the run's status until it is done, then show the finished page.
+  // Plan and apply: poll the job's status until it is done, then show the finished page. The page knows which
+  // server start drew it; a different one in an answer means the server was restarted meanwhile.
   function followProgress(bar) {
     var text = document.getElementById("progress-text");
     var count = document.getElementById("progress-count");
     var counts = document.getElementById("progress-counts");
     var note = document.getElementById("progress-note");
+    var restarted = document.getElementById("restarted");
+    var server = document.body.dataset.server;
+    var lastSpoken = -1;
 
     function drawCounts(numbers) {
       var order = ["valid", "updated", "would-update", "unchanged", "invalid", "failed", "skipped"];
@@ -93,25 +97,44 @@
         });
     }
 
+    function sayRestarted() {
+      restarted.replaceChildren();
+      var link = document.createElement("a");
+      link.href = bar.dataset.jobUrl;
+      link.id = "restarted-link";
+      link.textContent = "Open this job again";
+      restarted.append("The server was restarted since this page was opened, so this job was interrupted. ", link,
+        " to see what was done and resume it.");
+      restarted.hidden = false;
+      note.textContent = "Interrupted by a restart of the server.";
+    }
+
     function poll() {
       fetch(bar.dataset.statusUrl, { headers: { accept: "application/json" }, cache: "no-store" })
         .then(function (response) {
-          if (!response.ok) throw new Error("status " + response.status);
-          return response.json();
+          return response.json().then(function (status) { return { ok: response.ok, status: status }; });
         })
-        .then(function (status) {
+        .then(function (answer) {
+          var status = answer.status;
+          if (status.server && status.server !== server) return sayRestarted();
+          if (!answer.ok) throw new Error("no such job");
           if (status.total) {
             bar.max = status.total;
             bar.value = status.done;
           }
           text.textContent = status.percent + "%";
-          count.textContent = status.done + " of " + (status.total || 0) + " rows";
-          drawCounts(status.counts || {});
+          // Only whole tens reach the live region's text, so a screen reader is not flooded.
+          var tens = Math.floor(status.percent / 10);
+          if (tens !== lastSpoken || status.state !== "running") {
+            lastSpoken = tens;
+            count.textContent = status.done + " of " + (status.total || 0) + " rows";
+            drawCounts(status.counts || {});
+          }
           if (status.state !== "running") {
-            bar.dataset.state = status.state;
             window.location.reload();
             return;
           }
+          note.textContent = "You can close this page: the run goes on, and this address shows it again.";
           window.setTimeout(poll, 500);
         })
         .catch(function () {
@@ -123,28 +146,8 @@
     window.setTimeout(poll, 300);
   }
 
-  // Results: show only the rows of one status, without reloading.
-  function setUpFilters(nav) {
-    var rows = document.querySelectorAll("table.rows tbody tr[data-status]");
-    nav.addEventListener("click", function (event) {
-      var chip = event.target.closest("a[data-filter]");
-      if (!chip) return;
-      event.preventDefault();
-      var wanted = chip.dataset.filter;
-      nav.querySelectorAll("a[data-filter]").forEach(function (other) {
-        other.classList.toggle("active", other === chip);
-      });
-      rows.forEach(function (row) {
-        row.hidden = Boolean(wanted) && row.dataset.status !== wanted;
-      });
-      window.history.replaceState(null, "", wanted ? "?status=" + encodeURIComponent(wanted) : window.location.pathname);
-    });
-  }
-
   var form = document.getElementById("upload-form");
   if (form) setUpUpload(form);
   var bar = document.getElementById("progress");
   if (bar && bar.dataset.state === "running") followProgress(bar);
-  var filters = document.querySelector("nav.filters");
-  if (filters) setUpFilters(filters);
 })();
