@@ -40,7 +40,7 @@ from batchupdate.results import (
     default_results_path,
     keep_previous,
 )
-from batchupdate.sheet import Sheet, cell_text, read_sheet
+from batchupdate.sheet import Sheet, cell_text, header_key, read_sheet
 from batchupdate.status import PROBLEMS, Status
 from batchupdate.validate import find_duplicates, validate
 
@@ -198,7 +198,7 @@ async def _execute(
     if job.mode != CHECK:
         if not earlier:  # resuming writes the same results file again; it is not an earlier run's record
             report.kept_previous = keep_previous(job.results_path, now())
-        writer = ResultsWriter(job.results_path, sheet.headers, kind.result_columns)
+        writer = ResultsWriter(job.results_path, sheet.headers, result_columns(kind, sheet))
         report.results_path = job.results_path
     record = Recorder(sheet, writer, journal, progress)
     for index, verdict in validation.verdicts.items():
@@ -333,6 +333,16 @@ async def _resolve_and_apply(
         return planned, True
     await _apply_all(kind, pending, api, record)
     return planned, False
+
+
+STUDENT_NAME = "student_name"
+
+
+def result_columns(kind: Kind[Any], sheet: Sheet) -> tuple[str, ...]:
+    """The columns a run adds after the common ones: the student's name, so staff can check each line (unless
+    the sheet already has it, as an export does), then the kind's resolved ids and before-values."""
+    named = any(header_key(header) == header_key(STUDENT_NAME) for header in sheet.headers)
+    return kind.result_columns if named else (STUDENT_NAME, *kind.result_columns)
 
 
 def _planned(kind: Kind[Any], row: Row, changes: Sequence[Change], found: Mapping[str, str]) -> Planned:
