@@ -23,6 +23,7 @@ RESULT_COLUMNS = [
     "status",
     "error",
     "changes",
+    "student_name",
     "resolved_unit_id",
     "unit_enrolment_id",
     "before_outcome",
@@ -97,6 +98,8 @@ def test_a_run_gives_every_row_its_status_and_writes_the_results_file(sheet: Pat
     assert [line["row"] for line in results] == ["2", "3", "4", "5", "6", "7"]
     assert [line["status"] for line in results] == STATUSES
     assert [[line[column] for column in HEADER] for line in results][1] == SHEET[1]
+    names = [line["student_name"] for line in results]  # staff can check each line against the student
+    assert names[0] and names[0] == names[1] and names[5] and names[0] != names[5] and names[2] == ""
     assert report.counts == {"updated": 2, "unchanged": 1, "invalid": 1, "failed": 1, "skipped": 1}
     assert report.exit_code == 1
     assert puts_for(local) == 2
