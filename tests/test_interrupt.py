@@ -24,8 +24,8 @@ from batchupdate.progress import Progress
 from batchupdate.sandbox import SANDBOX_API_TOKEN, SANDBOX_WS_TOKEN, RunningSandbox
 from batchupdate.status import Status
 from tests.conftest import cli_env, read_results, write_csv
-from tests.fakes import FakeClock, make_api
-from tests.test_pipeline import class_31001, write_sheet
+from tests.fakes import FakeClock, LocalSandbox
+from tests.test_pipeline import write_sheet
 from tests.test_resume import COMMAND, HEADER, PUT, kill_when, rows_to_change, start_cli
 
 
@@ -207,16 +207,19 @@ def test_a_journal_partly_lost_never_costs_the_killed_runs_record(start, cli, tm
     assert read_results(kept) == killed_run, "the only record of those rows' before-values, kept as it was"
 
 
-def test_the_resume_waits_out_the_request_timeout_since_a_write_in_flight_was_sent(tmp_path: Path) -> None:
+def test_the_resume_waits_out_the_request_timeout_since_a_write_in_flight_was_sent(
+    tmp_path: Path, local: LocalSandbox
+) -> None:
     """On a fake clock: the journal says a write left 5 s ago; with a 30 s timeout the resume waits 25 s, says so,
     then re-reads, finds the write landed, and reports it updated with the journal's before-values."""
-    sheet = write_sheet(tmp_path / "s.csv", [["700001", "31001", "BSBWHS411", "C", "", "", ""]])
-    fake = class_31001()
-    fake.units[(700001, 31001, 41001)].outcome = "20"  # the write landed after the kill
+    sheet = write_sheet(tmp_path / "s.csv", [["700001", "31001", "BSBTWK401", "C", "", "", ""]])
+    held = local.store.find_unit_enrolment(700001, 31001, unit_code="BSBTWK401")
+    assert held is not None and held.outcome_code == "70"
+    local.store.update_unit_enrolment(held.record_id, {"outcome_code": "20"})  # the write landed after the kill
     journal = Journal.open(sheet.with_name("s.results.csv"))
     sent = dt.datetime(2026, 3, 1, 9, 30).timestamp() - 5
-    before = {"before_outcome": "70", "unit_enrolment_id": "880001"}
-    journal.writing(2, "cells then", record_key("units", (700001, 31001, 41001)), [], before, sent)
+    before = {"before_outcome": "70", "unit_enrolment_id": str(held.record_id)}
+    journal.writing(2, "cells then", record_key("units", (700001, 31001, held.unit_id)), [], before, sent)
     journal.finish(complete=False)
     waits: list[float] = []
 
@@ -228,8 +231,7 @@ def test_the_resume_waits_out_the_request_timeout_since_a_write_in_flight_was_se
     async def sleep(seconds: float) -> None:
         waits.append(seconds)
 
-    clock = FakeClock()
-    api = make_api(fake.handler, clock)
+    api = local.api(FakeClock())
     report = asyncio.run(
         execute(Job(sheet, RUN), api, progress=Told(), now=lambda: dt.datetime(2026, 3, 1, 9, 30), sleep=sleep)
     )
@@ -237,4 +239,4 @@ def test_the_resume_waits_out_the_request_timeout_since_a_write_in_flight_was_se
     assert waits == [-1.0, 25.0], "shown on screen, then waited"
     [result] = report.results
     assert result.status == Status.UPDATED and result.found["before_outcome"] == "70"
-    assert not [request for request in fake.requests if request.method == "PUT"], "not sent again"
+    assert local.stats.count("PUT", "/course/enrolment") == 0, "not sent again"
