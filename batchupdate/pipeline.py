@@ -48,7 +48,7 @@ from batchupdate.results import (
     keep_previous,
     read_results,
 )
-from batchupdate.sheet import Sheet, cell_text, read_sheet
+from batchupdate.sheet import Sheet, cell_text, header_key, read_sheet
 from batchupdate.status import PROBLEMS, Status
 from batchupdate.validate import find_duplicates, validate
 
@@ -239,7 +239,7 @@ async def _execute(
                 # Its updated rows are not all this run's to write again: keep them, and their before-values.
                 report.kept_previous = keep_previous(job.results_path, now())
             redact = api.redact if api is not None else str
-            writer = ResultsWriter(job.results_path, sheet.headers, kind.result_columns, redact)
+            writer = ResultsWriter(job.results_path, sheet.headers, result_columns(kind, sheet), redact)
             report.results_path = job.results_path
     except BaseException:  # e.g. the results file open in Excel: nothing done, so a new journal goes again
         if journal is not None:
@@ -527,6 +527,16 @@ async def _resolve_and_apply(
     interrupts.writing = True
     await _apply_all(kind, pending, api, record, lambda: interrupts.stopping)
     return planned, False
+
+
+STUDENT_NAME = "student_name"
+
+
+def result_columns(kind: Kind[Any], sheet: Sheet) -> tuple[str, ...]:
+    """The columns a run adds after the common ones: the student's name, so staff can check each line (unless
+    the sheet already has it, as an export does), then the kind's resolved ids and before-values."""
+    named = any(header_key(header) == header_key(STUDENT_NAME) for header in sheet.headers)
+    return kind.result_columns if named else (STUDENT_NAME, *kind.result_columns)
 
 
 def _planned(kind: Kind[Any], row: Row, changes: Sequence[Change], found: Mapping[str, str]) -> Planned:

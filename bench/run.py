@@ -35,6 +35,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pacing_sim  # beside this script
+from report import put_section
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
@@ -62,7 +63,6 @@ NEW_START, NEW_END = "02/03/2026", "29/05/2026"
 RECOVERY_ROWS = (100, 400)  # sheets run after early 429s
 EARLY_429S = 4
 RECOVERY_REPEATS = 5  # runs of each, the median shown
-PACING_MARK = "<!-- pacing: this section is written by bench/run.py (full, or --pacing) -->"
 PACING_HEADING = "## Pacing: steady state, and recovery after early 429s"
 
 
@@ -633,8 +633,6 @@ def wait_for_quiet(max_load: float, patience: float) -> None:
 # --- under each reading (issue 10) ---------------------------------------------------------------------------
 
 READINGS_HEADING = "## Under each reading"
-# Sections other benchmarks keep after this one's report in docs/benchmarks.md.
-KEPT_SECTIONS = (READINGS_HEADING, "<!-- workbooks:", "<!-- pacing:", "<!-- late-landing:")
 READINGS_SIZE = Size(classes=4, students=50, units=4, unchanged_every=20, sequential_rows=0, check_rows=0,
                      fixed_rate_rows=0, slow_server_classes=0)  # fmt: skip
 MODULE_HEADERS = ["contact_id", "class_id", "module_name", "access", "start_date", "end_date"]
@@ -723,11 +721,7 @@ Requests are counted by the sandbox (served, and answered 429).
 
 {text}
 """
-    current = out.read_text(encoding="utf-8") if out.is_file() else "# Benchmarks\n"
-    before, _, after = current.partition(READINGS_HEADING)
-    later = [after.find(mark) for mark in KEPT_SECTIONS[1:] if mark in after]
-    rest = after[min(later) :] if later else ""
-    out.write_text(before.rstrip() + "\n\n" + section + (f"\n{rest}" if rest else ""), encoding="utf-8")
+    put_section("bench/run.py --readings", section, out)
 
 
 def main() -> None:
@@ -779,17 +773,11 @@ def write_pacing_section(
     out: Path, text: str, simulated: tuple[str, str | None], about: str, started: dt.datetime, size: Size
 ) -> None:
     """Put the pacing section in place of the one there (or at the end), keeping the rest of the file."""
-    current = out.read_text(encoding="utf-8") if out.is_file() else "# Benchmarks\n"
-    before, _, after = current.partition(PACING_MARK)
-    later = [after.find(mark) for mark in KEPT_SECTIONS if mark in after and not mark.startswith("<!-- pacing")]
-    rest = after[min(later) :] if later else ""
     command = "python bench/run.py" + (" --quick" if size is QUICK else "")
     simulated_table, pacer_from = simulated
-    out.write_text(
-        f"""{before.rstrip()}
-
-{PACING_MARK}
-{PACING_HEADING}
+    put_section(
+        "bench/run.py --pacing",
+        f"""{PACING_HEADING}
 
 Taken by `{command}` (or `{command} --pacing`, which runs only this section), {started:%Y-%m-%d %H:%M %Z} on
 {about}.
@@ -810,21 +798,15 @@ The same scenarios for the pacer alone, on a fake clock (`bench/pacing_sim.py`: 
 without Python's start-up, so no machine load blurs them){" beside the pacer of " + pacer_from if pacer_from else ""}:
 
 {simulated_table}
-"""
-        + (f"\n{rest}" if rest else ""),
-        encoding="utf-8",
+""",
+        out,
     )
 
 
 def write_report(out: Path, text: str, about: str, started: dt.datetime, size: Size) -> None:
-    out.parent.mkdir(parents=True, exist_ok=True)
-    # The other benchmarks (--readings here, bench/workbooks.py, ...) keep their own sections after this
-    # report in the same file: carry them over.
-    earlier = out.read_text(encoding="utf-8") if out.is_file() else ""
-    starts = [earlier.find(mark) for mark in KEPT_SECTIONS if mark in earlier]
-    kept = earlier[min(starts) :] if starts else ""
-    out.write_text(
-        f"""# Benchmarks
+    put_section(
+        "bench/run.py",
+        f"""## Sheets end to end
 
 The latest `python bench/run.py`{" --quick" if size is QUICK else ""}, taken {started:%Y-%m-%d %H:%M %Z} on
 {about}.
@@ -860,9 +842,8 @@ How it is measured (see `bench/run.py`):
   run, after the climb. The client and the sandbox share the machine's cores.
 - The `--rate {FIXED_RATE:g}` line counts requests as they reach the sandbox, in every sliding window of one
   second.
-"""
-        + (f"\n{kept}" if kept else ""),
-        encoding="utf-8",
+""",
+        out,
     )
 
 

@@ -28,6 +28,7 @@ from pathlib import Path
 
 import httpx
 import openpyxl
+from report import put_section  # beside this script
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
@@ -41,8 +42,6 @@ from batchupdate.sandbox import (  # noqa: E402
 )
 from batchupdate.sandbox.seed import BENCH_FIRST_CLASS_ID  # noqa: E402
 
-REPORT = REPO / "docs" / "benchmarks.md"
-START, END = "<!-- bench/web.py -->", "<!-- /bench/web.py -->"
 HEADERS = ["contact_id", "class_id", "unit_code", "outcome", "start_date", "end_date", "trainer_note"]
 
 
@@ -202,8 +201,7 @@ def main() -> None:
         work = Path(folder)
         lines = memory_lines(work) + plan_lines(work)
     load = os.getloadavg()
-    section = f"""{START}
-## The web page
+    section = f"""## The web page
 
 `python bench/web.py`, taken {started:%Y-%m-%d %H:%M} UTC on {os.cpu_count()} cores (load average
 {load[0]:.1f} after). The server is `batchupdate web` in a subprocess; memory is read from its /proc status.
@@ -211,13 +209,8 @@ def main() -> None:
 | Measure | Result | Target |
 |---|---|---|
 {chr(10).join(lines)}
-{END}"""
-    text = REPORT.read_text(encoding="utf-8") if REPORT.exists() else "# Benchmarks\n"
-    if START in text:
-        text = text[: text.index(START)] + section + text[text.index(END) + len(END) :]
-    else:
-        text = text.rstrip("\n") + "\n\n" + section + "\n"
-    REPORT.write_text(text, encoding="utf-8")
+"""
+    put_section("bench/web.py", section)
     print(section)
 
 

@@ -22,6 +22,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 import run as bench  # noqa: E402 - bench/run.py, beside this file
+from report import put_section  # noqa: E402
 
 from batchupdate.sandbox import create_bench_database  # noqa: E402
 from batchupdate.sandbox.seed import BENCH_FIRST_CLASS_ID  # noqa: E402
@@ -31,7 +32,6 @@ ROWS = 100_000
 BOMB_BYTES = 3 * 2**30  # 3 GB of XML inside the zip
 HUGE_CELL_BYTES = 50 * 2**20
 CLASSES, STUDENTS, UNITS = 50, 100, 4
-START, END = "<!-- workbooks: python bench/workbooks.py -->", "<!-- /workbooks -->"
 
 
 def write_check_workbook(csv_sheet: Path, path: Path) -> None:
@@ -142,8 +142,8 @@ def main() -> None:
         message = measured.output.strip().splitlines()[-1]
         lines.append(
             (
-                f"`check` of a .xlsx ({huge.stat().st_size / 2**10:.0f} KB) with a {HUGE_CELL_BYTES // 2**20} MB cell in "
-                "row 2",
+                f"`check` of a .xlsx ({huge.stat().st_size / 2**10:.0f} KB) "
+                f"with a {HUGE_CELL_BYTES // 2**20} MB cell in row 2",
                 f'exit 2 in {measured.seconds:.2f} s, peak memory {measured.peak_mb:.0f} MB: "{message}"',
                 "one line, under 500 MB",
             )
@@ -155,7 +155,6 @@ def main() -> None:
     load = ", ".join(f"{value:.2f}" for value in os.getloadavg())
     section = "\n".join(
         [
-            START,
             "## Workbooks in and out",
             "",
             f"`python bench/workbooks.py`, taken {started:%Y-%m-%d %H:%M %Z}; load average after {load}.",
@@ -166,17 +165,11 @@ def main() -> None:
             "  python-calamine, the bounds (expanded size, rows, cells) checked from the zip before any parsing.",
             f"- The export runs against the sandbox with {bench.LATENCY * 1000:.0f} ms latency and a limit of "
             f"{bench.LIMIT:.0f} requests/s.",
-            END,
         ]
     )
     print(section)
     if not options.no_write:
-        text = options.out.read_text(encoding="utf-8") if options.out.exists() else "# Benchmarks\n"
-        if START in text:
-            text = text[: text.index(START)] + section + text[text.index(END) + len(END) :]
-        else:
-            text = text.rstrip("\n") + "\n\n" + section + "\n"
-        options.out.write_text(text, encoding="utf-8")
+        put_section("bench/workbooks.py", section, options.out)
 
 
 if __name__ == "__main__":

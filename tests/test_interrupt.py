@@ -28,16 +28,15 @@ from tests.fakes import UNIT_COLUMNS as HEADER
 from tests.fakes import UNIT_PUT as PUT
 from tests.fakes import (
     FakeClock,
+    LocalSandbox,
     cli_env,
     kill_when,
     known,
-    make_api,
     read_results,
     rows_to_change,
     start_cli,
     write_csv,
 )
-from tests.test_pipeline import class_31001, write_sheet
 
 
 def puts_per_record(sandbox: RunningSandbox) -> Counter[tuple[str, str, str]]:
@@ -218,16 +217,19 @@ def test_a_journal_partly_lost_never_costs_the_killed_runs_record(start, cli, tm
     assert read_results(kept) == killed_run, "the only record of those rows' before-values, kept as it was"
 
 
-def test_the_resume_waits_out_the_request_timeout_since_a_write_in_flight_was_sent(tmp_path: Path) -> None:
+def test_the_resume_waits_out_the_request_timeout_since_a_write_in_flight_was_sent(
+    tmp_path: Path, local: LocalSandbox
+) -> None:
     """On a fake clock: the journal says a write left 5 s ago; with a 30 s timeout the resume waits 25 s, says so,
     then re-reads, finds the write landed, and reports it updated with the journal's before-values."""
-    sheet = write_sheet(tmp_path / "s.csv", [["700001", "31001", "BSBWHS411", "C", "", "", ""]])
-    fake = class_31001()
-    fake.units[(700001, 31001, 41001)].outcome = "20"  # the write landed after the kill
+    sheet = write_csv(tmp_path / "s.csv", [*HEADER, "notes"], [["700001", "31001", "BSBTWK401", "C", "", "", ""]])
+    held = local.store.find_unit_enrolment(700001, 31001, unit_code="BSBTWK401")
+    assert held is not None and held.outcome_code == "70"
+    local.store.update_unit_enrolment(held.record_id, {"outcome_code": "20"})  # the write landed after the kill
     journal = Journal.open(sheet.with_name("s.results.csv"))
     sent = dt.datetime(2026, 3, 1, 9, 30).timestamp() - 5
-    before = {"before_outcome": "70", "unit_enrolment_id": "880001"}
-    journal.writing(2, "cells then", record_key("units", (700001, 31001, 41001)), [], before, sent)
+    before = {"before_outcome": "70", "unit_enrolment_id": str(held.record_id)}
+    journal.writing(2, "cells then", record_key("units", (700001, 31001, held.unit_id)), [], before, sent)
     journal.finish(complete=False)
     waits: list[float] = []
 
@@ -239,8 +241,7 @@ def test_the_resume_waits_out_the_request_timeout_since_a_write_in_flight_was_se
     async def sleep(seconds: float) -> None:
         waits.append(seconds)
 
-    clock = FakeClock()
-    api = make_api(fake.handler, clock)
+    api = local.api(FakeClock())
     report = asyncio.run(
         execute(Job(sheet, RUN), api, progress=Told(), now=lambda: dt.datetime(2026, 3, 1, 9, 30), sleep=sleep)
     )
@@ -248,4 +249,4 @@ def test_the_resume_waits_out_the_request_timeout_since_a_write_in_flight_was_se
     assert waits == [-1.0, 25.0], "shown on screen, then waited"
     [result] = report.results
     assert result.status == Status.UPDATED and result.found["before_outcome"] == "70"
-    assert not [request for request in fake.requests if request.method == "PUT"], "not sent again"
+    assert local.stats.count("PUT", "/course/enrolment") == 0, "not sent again"

@@ -831,3 +831,23 @@ def test_module_sample_resolves_against_the_fresh_seed(fresh_store: Store) -> No
         if wanted == (module.access_override, module.start_date, module.end_date):
             already_so.add(number)
     assert already_so == MODULE_ROWS_ALREADY_SO
+
+
+def test_the_sandbox_command_plays_the_hostile_faults(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """`batchupdate sandbox --echo-headers --late-landing 2` serves with those faults; a negative hold is refused."""
+    from click.testing import CliRunner
+
+    import batchupdate.sandbox as sandbox_package
+    from batchupdate.cli import main
+
+    served: list[SandboxSettings] = []
+    monkeypatch.setattr(sandbox_package, "serve", lambda settings, **_: served.append(settings))
+    with socket.create_server(("127.0.0.1", 0)) as probe:
+        port = str(probe.getsockname()[1])  # free once closed
+    db = str(tmp_path / "s.sqlite3")
+    result = CliRunner().invoke(main, ["sandbox", "--db", db, "--port", port, "--echo-headers", "--late-landing", "2"])
+    assert result.exit_code == 0, result.output
+    assert served[0].echo_headers and served[0].late_landing == 2
+    result = CliRunner().invoke(main, ["sandbox", "--db", db, "--port", port, "--late-landing", "-1"])
+    assert result.exit_code == 2 and "late_landing must not be negative" in result.output
+    assert len(served) == 1

@@ -60,6 +60,8 @@ READING_NAMES = (
 @click.option(
     "--error-keys", type=click.Choice(["lower", "upper"]), help="Error bodies with lowercase or UPPERCASE keys."
 )
+@click.option("--echo-headers", is_flag=True, help="Refuse every write with an error page quoting the request headers.")
+@click.option("--late-landing", default=0.0, help="Seconds each write is held before it is applied and answered.")
 def sandbox(
     host: str,
     port: int,
@@ -77,6 +79,8 @@ def sandbox(
     write_reply: str | None,
     swallow_writes: bool,
     error_keys: str | None,
+    echo_headers: bool,
+    late_landing: float,
 ) -> None:
     """Serve the aXcelerate sandbox until stopped (Ctrl-C).
 
@@ -97,6 +101,8 @@ def sandbox(
         "write_reply": write_reply,
         "writes_swallowed": swallow_writes or None,
         "error_keys": error_keys,
+        "echo_headers": echo_headers or None,
+        "late_landing": late_landing or None,
     }
     try:
         settings = from_environment(

@@ -203,7 +203,7 @@ class Modules:
         # export's rows that nobody filled in), never invalid.
         DATES_IN_ORDER,
     )
-    # No student_name column: exported sheets carry one as a note, and a results file must not hold two.
+    # The student's name is added before these by the pipeline where the sheet lacks it (pipeline.result_columns).
     result_columns: tuple[str, ...] = (
         "resolved_module_enrolment_id",
         "enrol_id",
@@ -430,7 +430,7 @@ class Modules:
         if target is None:
             return {}
         return {
-            "student_name": target.student_name,  # for the plan table; not a results column
+            "student_name": target.student_name,  # the plan table, and results where the sheet has no name
             "resolved_module_enrolment_id": str(target.module_enrolment_id),
             "enrol_id": str(target.enrol_id),
             "before_access": UNKNOWN if target.access is None else ACCESS_SHOWN[target.access],

@@ -141,7 +141,7 @@ class Units:
         # export's rows that nobody filled in), never invalid.
         DATES_IN_ORDER,
     )
-    # No student_name column: exported sheets carry one as a note, and a results file must not hold two.
+    # The student's name is added before these by the pipeline where the sheet lacks it (pipeline.result_columns).
     result_columns: tuple[str, ...] = (
         "resolved_unit_id",
         "unit_enrolment_id",
@@ -346,7 +346,7 @@ class Units:
         if target is None:
             return {}
         return {
-            "student_name": target.student_name,  # for the plan table; not a results column
+            "student_name": target.student_name,  # the plan table, and results where the sheet has no name
             "resolved_unit_id": str(target.unit_id),
             "unit_enrolment_id": str(target.unit_enrolment_id or ""),
             "before_outcome": target.outcome or "",
