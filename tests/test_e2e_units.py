@@ -221,8 +221,14 @@ def test_faults_and_a_tight_rate_limit_still_end_every_row_right(start, cli, tmp
 
     result = cli("run", str(sheet), "--rate", "auto", url=faulty.url)  # finding the limit is the point
 
-    assert result.returncode == 0, result.stdout + result.stderr
-    assert faulty.store.snapshot() == wanted
+    # Writes get 3 tries each: with 30% of writes failing at random, a row may (rarely) fail all three. It must
+    # then say so, and the morning-after re-run of just the failures finishes the job.
     statuses = [r["status"] for r in read_results(tmp_path / "sample.results.csv")]
-    assert set(statuses) <= {"updated", "unchanged"}
-    assert statuses.count("updated") == 23
+    assert result.returncode == (1 if "failed" in statuses else 0), result.stdout + result.stderr
+    assert set(statuses) <= {"updated", "unchanged", "failed"}
+    assert statuses.count("updated") + statuses.count("failed") == 23
+    if "failed" in statuses:
+        retry = cli("run", str(tmp_path / "sample.results.csv"), "--only", "failed", "--results",
+                    str(tmp_path / "retry.csv"), url=faulty.url)  # fmt: skip
+        assert {r["status"] for r in read_results(tmp_path / "retry.csv")} <= {"updated", "unchanged"}, retry.stdout
+    assert faulty.store.snapshot() == wanted
