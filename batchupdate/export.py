@@ -19,6 +19,8 @@ from typing import IO, Any
 from batchupdate.client import Api
 from batchupdate.errors import InputError
 from batchupdate.kinds import new_kind
+from batchupdate.kinds.learning_plan import ModuleEnrolment
+from batchupdate.kinds.units import UnitEnrolment
 from batchupdate.sheet import neutralise
 from batchupdate.workbook import FillIn, outcome_value, write_workbook
 
@@ -105,27 +107,27 @@ async def export_rows(
     return Exported(kind_name, headers, rows, empty, left_out)
 
 
-def _unit_row(unit: Any) -> list[object]:
+def _unit_row(unit: UnitEnrolment) -> list[object]:
     return [
         unit.contact_id,
-        getattr(unit, "student_name", ""),
+        unit.student_name,
         unit.class_id,
-        getattr(unit, "class_name", ""),
+        unit.class_name,
         unit.unit_code,
-        getattr(unit, "unit_name", ""),
+        unit.unit_name,
         outcome_value(unit.outcome),
         unit.start_date,
         unit.end_date,
     ]
 
 
-def _module_row(module: Any) -> list[object]:
+def _module_row(module: ModuleEnrolment) -> list[object]:
     current = "" if module.access is None else ACCESS_SHOWN.get(module.access, module.access)
     return [
         module.contact_id,
-        getattr(module, "student_name", ""),
+        module.student_name,
         module.class_id,
-        getattr(module, "class_name", ""),
+        module.class_name,
         module.module_name,
         "",  # blank: leave the access as it is; pick unlocked, locked or clear to change it
         current,
