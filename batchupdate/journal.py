@@ -8,7 +8,7 @@ A SQLite file (WAL) beside the results file, with two tables:
   with the values it held before the first write (never overwritten by a later one), when the last write
   was sent, and how it ended. A resume after the sheet changed (a column added, rows moved, lines of the
   journal lost) still knows which records this run wrote and their true before-values, and waits for a
-  write caught in flight to land or time out before re-reading it.
+  write caught in flight to land or time out (by the timeout it was sent with) before re-reading it.
 
 A run that ends (even with failed rows) deletes its journal; one that dies keeps it for the next run.
 """
@@ -26,6 +26,7 @@ from pathlib import Path
 
 from batchupdate.errors import InputError
 from batchupdate.kinds.base import Change
+from batchupdate.pacing import DEFAULT_TIMEOUT
 from batchupdate.results import RowResult
 
 WRITING, DONE = "writing", "done"
@@ -77,6 +78,12 @@ class Written:
     changes: tuple[Change, ...]  # the first write's changes, from the true before-values
     found: dict[str, str]  # ids and before-values as read before the first write
     sent_at: float  # wall-clock seconds since the epoch
+    timeout: float  # how long that write's request waited for its answer (the run's --timeout)
+
+    @property
+    def settled_by(self) -> float:
+        """When the last write has surely landed or timed out (wall-clock seconds since the epoch)."""
+        return self.sent_at + self.timeout
 
 
 SCHEMA = (
@@ -84,7 +91,8 @@ SCHEMA = (
     " status TEXT NOT NULL DEFAULT '', error TEXT NOT NULL DEFAULT '', changes TEXT NOT NULL DEFAULT '[]',"
     " found TEXT NOT NULL DEFAULT '{}', attempts INTEGER NOT NULL DEFAULT 0)",
     "CREATE TABLE IF NOT EXISTS records (record TEXT PRIMARY KEY, line INTEGER NOT NULL, state TEXT NOT NULL,"
-    " status TEXT NOT NULL DEFAULT '', changes TEXT NOT NULL, found TEXT NOT NULL, sent_at REAL NOT NULL)",
+    " status TEXT NOT NULL DEFAULT '', changes TEXT NOT NULL, found TEXT NOT NULL, sent_at REAL NOT NULL,"
+    f" timeout REAL NOT NULL DEFAULT {DEFAULT_TIMEOUT})",
 )
 
 
@@ -99,6 +107,9 @@ class Journal:
             self._db.execute("PRAGMA synchronous=FULL")  # a row marked before its write must survive a power cut
             for statement in SCHEMA:
                 self._db.execute(statement)
+            columns = {row[1] for row in self._db.execute("PRAGMA table_info(records)")}
+            if "timeout" not in columns:  # a journal from before --timeout: its writes waited the default
+                self._db.execute(f"ALTER TABLE records ADD COLUMN timeout REAL NOT NULL DEFAULT {DEFAULT_TIMEOUT}")
         except sqlite3.Error as exc:
             raise _unusable(path, exc) from exc
 
@@ -120,11 +131,11 @@ class Journal:
 
     def records(self) -> dict[str, Written]:
         """Every record this run sent a write to, by record identity."""
-        query = "SELECT record, line, state, status, changes, found, sent_at FROM records"
+        query = "SELECT record, line, state, status, changes, found, sent_at, timeout FROM records"
         try:
             return {
-                record: Written(record, line, state, status, _changes(changes), json.loads(found), sent_at)
-                for record, line, state, status, changes, found, sent_at in self._db.execute(query)
+                record: Written(record, line, state, status, _changes(changes), json.loads(found), sent_at, timeout)
+                for record, line, state, status, changes, found, sent_at, timeout in self._db.execute(query)
             }
         except (sqlite3.Error, ValueError, TypeError) as exc:
             raise _unusable(self.path, exc) from exc
@@ -137,6 +148,7 @@ class Journal:
         changes: Sequence[Change],
         found: dict[str, str],
         sent_at: float,
+        timeout: float = DEFAULT_TIMEOUT,
     ) -> None:
         """Mark a row's record as about to be written, durably, before the request leaves.
 
@@ -151,10 +163,10 @@ class Journal:
                 (line, input_hash, WRITING, _dump_changes(changes), json.dumps(found)),
             )
             self._db.execute(
-                "INSERT INTO records (record, line, state, changes, found, sent_at) VALUES (?, ?, ?, ?, ?, ?)"
-                " ON CONFLICT(record) DO UPDATE SET line = excluded.line, state = excluded.state,"
-                " sent_at = excluded.sent_at",
-                (record, line, WRITING, _dump_changes(changes), json.dumps(found), sent_at),
+                "INSERT INTO records (record, line, state, changes, found, sent_at, timeout)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT(record) DO UPDATE SET line = excluded.line,"
+                " state = excluded.state, sent_at = excluded.sent_at, timeout = excluded.timeout",
+                (record, line, WRITING, _dump_changes(changes), json.dumps(found), sent_at, timeout),
             )
 
     @contextlib.contextmanager

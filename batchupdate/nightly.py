@@ -41,7 +41,7 @@ from batchupdate.morning_report import (
 from batchupdate.pipeline import RUN, Job
 from batchupdate.redact import Redactor
 from batchupdate.results import read_results
-from batchupdate.session import DEFAULT_CONCURRENCY, pacer_for, run_job
+from batchupdate.session import DEFAULT_CONCURRENCY, DEFAULT_TIMEOUT, pacer_for, run_job
 from batchupdate.status import PROBLEMS
 
 log = logging.getLogger(__name__)
@@ -74,6 +74,7 @@ class NightlySettings:
     kind: str | None = None  # every sheet is this kind; else each is told by its headers
     rate: str = "auto"
     concurrency: int = DEFAULT_CONCURRENCY
+    timeout: float = DEFAULT_TIMEOUT  # seconds each request waits for its answer
     max_changes: int | None = None  # per sheet
     settle_seconds: float = DEFAULT_SETTLE_SECONDS
 
@@ -342,7 +343,9 @@ async def process_sheet(night: _Night, sheet: Path) -> SheetOutcome | None:
     settings = night.settings
     job = Job(sheet, RUN, kind=settings.kind, results=results, max_changes=settings.max_changes)
     try:
-        report = await run_job(job, night.connection, rate=settings.rate, concurrency=settings.concurrency)
+        report = await run_job(
+            job, night.connection, rate=settings.rate, concurrency=settings.concurrency, timeout=settings.timeout
+        )
     except LockedError as exc:
         # Someone is running this very sheet by hand: nothing is wrong with it; leave it for the next night.
         log.warning("%s: %s", sheet.name, exc)

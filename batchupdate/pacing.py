@@ -21,6 +21,9 @@ Clock = Callable[[], float]
 # second going at 300 ms per answer. The pacer, not this cap, decides how fast; 8 left a run against a
 # slow server (250 ms) at a third below the server's own limit.
 DEFAULT_CONCURRENCY = 16
+# Seconds a request waits for its answer (--timeout). A resume waits this long after a killed run's last
+# write before re-reading its record, so the journal keeps the timeout each write was sent with.
+DEFAULT_TIMEOUT = 30.0
 
 
 @dataclass(frozen=True)
@@ -40,7 +43,7 @@ class RetryPolicy:
     throttle_wait: float = 120.0  # seconds one request may spend waiting out 429s
     base_delay: float = 0.5
     max_delay: float = 30.0
-    timeout: float = 30.0
+    timeout: float = DEFAULT_TIMEOUT
 
     def backoff(self, attempt: int, draw: Callable[[], float] = random.random) -> float:
         """Exponential backoff with full jitter: a random wait up to base * 2^(attempt-1), capped."""

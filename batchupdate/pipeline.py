@@ -37,6 +37,7 @@ from batchupdate.journal import DONE, Entry, Journal, Written, record_key, row_h
 from batchupdate.kinds import detect_kind, known_headers
 from batchupdate.kinds.base import Change, Kind, Row, Unresolved
 from batchupdate.locks import hold_lock, hold_sheet_lock
+from batchupdate.pacing import DEFAULT_TIMEOUT
 from batchupdate.progress import Progress
 from batchupdate.results import (
     ResultsWriter,
@@ -230,7 +231,7 @@ async def _execute(
         if journal is not None:
             journal.finish(complete=False)
         raise
-    record = Recorder(sheet, kind.name, None, journal, progress)
+    record = Recorder(sheet, kind.name, None, journal, progress, api.policy.timeout if api else DEFAULT_TIMEOUT)
     settled, rows, in_flight = record.sort_out(validation.rows, earlier)
     writer: ResultsWriter | None = None
     try:
@@ -259,7 +260,7 @@ async def _execute(
             record(RowResult(row.index, row.line, Status.VALID))
     try:
         if sends and api is not None and aborted is None and rows:
-            await _wait_for_writes_in_flight(written, api, progress, now, sleep)
+            await _wait_for_writes_in_flight(written, progress, now, sleep)
             with Interrupts(progress) as interrupts:
                 report.planned, report.declined = await _resolve_and_apply(
                     job, kind, rows, api, record, written, interrupts
@@ -326,7 +327,6 @@ def _vouched_for(results: Path, settled: Sequence[RowResult]) -> bool:
 
 async def _wait_for_writes_in_flight(
     written: Mapping[str, Written],
-    api: Api,
     progress: Progress,
     now: Callable[[], dt.datetime],
     sleep: Callable[[float], Awaitable[None]],
@@ -335,11 +335,12 @@ async def _wait_for_writes_in_flight(
 
     A write sent just before the kill may still be on its way; re-read too soon, the record looks untouched,
     the write is sent again, and the late one lands after it: written twice, or an edited row overwritten.
+    The wait is by the timeout each write was sent with (the killed run's --timeout), not this run's.
     """
-    in_flight = [entry.sent_at for entry in written.values() if entry.state != DONE]
+    in_flight = [entry.settled_by for entry in written.values() if entry.state != DONE]
     if not in_flight:
         return
-    wait = max(in_flight) + api.policy.timeout - now().timestamp()
+    wait = max(in_flight) - now().timestamp()
     if wait > 0:
         reason = (
             f"{len(in_flight)} write(s) of the interrupted run may still be on their way; "
@@ -398,9 +399,16 @@ class Recorder:
     """Every decided row goes through here: to the report, the results file, the journal and the progress bar."""
 
     def __init__(
-        self, sheet: Sheet, kind: str, writer: ResultsWriter | None, journal: Journal | None, progress: Progress
+        self,
+        sheet: Sheet,
+        kind: str,
+        writer: ResultsWriter | None,
+        journal: Journal | None,
+        progress: Progress,
+        timeout: float,  # how long each write waits for its answer: the journal keeps it for a resume
     ) -> None:
         self.sheet, self.kind, self.writer, self.journal, self.progress = sheet, kind, writer, journal, progress
+        self.timeout = timeout
         self.decided: dict[int, RowResult] = {}
         self.records: dict[int, str] = {}  # row index -> the record a write was sent to
         self.in_flight: dict[int, RowResult] = {}  # rows whose write was sent and not yet answered
@@ -424,7 +432,7 @@ class Recorder:
         self.in_flight[row.index] = result
         if self.journal is not None:
             cells = row_hash(self._cells(row.index))
-            self.journal.writing(row.line, cells, record, result.changes, dict(result.found), sent_at)
+            self.journal.writing(row.line, cells, record, result.changes, dict(result.found), sent_at, self.timeout)
 
     def sort_out(
         self, rows: Sequence[Row], earlier: dict[int, Entry]

@@ -11,7 +11,7 @@ from collections.abc import AsyncIterator, Iterator
 from batchupdate.client import Api
 from batchupdate.config import Connection, load_connection
 from batchupdate.errors import InputError
-from batchupdate.pacing import DEFAULT_CONCURRENCY, Pacer, RetryPolicy
+from batchupdate.pacing import DEFAULT_CONCURRENCY, DEFAULT_TIMEOUT, Pacer, RetryPolicy
 from batchupdate.pipeline import CHECK, Job, Report, execute
 from batchupdate.progress import Progress
 
@@ -31,10 +31,14 @@ def pacer_for(rate: str) -> Pacer:
 
 @contextlib.asynccontextmanager
 async def open_api(
-    connection: Connection, *, rate: str = "auto", concurrency: int = DEFAULT_CONCURRENCY
+    connection: Connection,
+    *,
+    rate: str = "auto",
+    concurrency: int = DEFAULT_CONCURRENCY,
+    timeout: float = DEFAULT_TIMEOUT,
 ) -> AsyncIterator[Api]:
-    """A paced, retrying Api over a fresh HTTP client for this connection."""
-    pacer, policy = pacer_for(rate), RetryPolicy()
+    """A paced, retrying Api over a fresh HTTP client for this connection; ``timeout`` is per request."""
+    pacer, policy = pacer_for(rate), RetryPolicy(timeout=timeout)
     async with connection.http_client(concurrency=concurrency, timeout=policy.timeout) as http:
         yield Api(http, pacer=pacer, policy=policy, concurrency=concurrency)
 
@@ -57,10 +61,11 @@ async def run_job(
     *,
     rate: str = "auto",
     concurrency: int = DEFAULT_CONCURRENCY,
+    timeout: float = DEFAULT_TIMEOUT,
     progress: Progress | None = None,
 ) -> Report:
     """Run one Job: offline for a check, else over a fresh paced Api to ``connection``."""
     if job.mode == CHECK or connection is None:
         return await execute(job, None, progress=progress)
-    async with open_api(connection, rate=rate, concurrency=concurrency) as api:
+    async with open_api(connection, rate=rate, concurrency=concurrency, timeout=timeout) as api:
         return await execute(job, api, progress=progress)

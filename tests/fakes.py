@@ -516,7 +516,8 @@ def wait_for(client: httpx.Client, job_url: str, timeout: float = 60.0) -> dict:
 
 UNIT_COLUMNS = ["contact_id", "class_id", "unit_code", "outcome", "start_date", "end_date"]  # the template's
 UNIT_PUT = ("PUT", "/course/enrolment")
-KILLABLE_RUN = ["run", "--rate", "80", "--concurrency", "4", "--no-progress"]  # slow enough to stop part way
+# Slow enough to stop part way; a short --timeout so that a resume waits 4 s, not 30, for writes in flight.
+KILLABLE_RUN = ["run", "--rate", "80", "--concurrency", "4", "--timeout", "4", "--no-progress"]
 
 
 @contextlib.contextmanager

@@ -13,7 +13,7 @@ from batchupdate.cli import main
 from batchupdate.cli.sheets import _Bar
 from batchupdate.client import SLOW_DOWN
 from batchupdate.sandbox import SANDBOX_API_TOKEN, SANDBOX_WS_TOKEN, RunningSandbox, Store
-from batchupdate.sandbox.faults import fail_every_write, throttle_first
+from batchupdate.sandbox.faults import ScriptedFault, fail_every_write, throttle_first
 from tests.fakes import read_results, write_csv
 
 HEADER = ["contact_id", "class_id", "unit_code", "outcome", "start_date", "end_date"]
@@ -102,3 +102,26 @@ def test_early_429s_cost_a_run_nothing_but_time(
 def test_a_long_wait_shows_one_line_with_its_reason(capsys: pytest.CaptureFixture[str]) -> None:
     _Bar(enabled=False, label="run").waiting(25.0, SLOW_DOWN)
     assert capsys.readouterr().err == "waiting 25 s: aXcelerate asked to slow down (429)\n"
+
+
+def test_a_write_not_answered_within_the_timeout_is_re_read_and_sent_again(start, cli, tmp_path: Path) -> None:
+    """--timeout is how long each request waits: a write held 4 s by the server is given up after 1 s, its record
+    re-read (not changed), and the write sent again: the row ends `updated`, and the log says why it was retried."""
+    sandbox: RunningSandbox = start()
+    rows = changing_rows(sandbox.store, 3)
+    sheet = write_csv(tmp_path / "slow.csv", HEADER, rows)
+    sandbox.script.add(ScriptedFault(method="PUT", contact=int(str(rows[0][0])), delay=4.0))
+
+    ran = cli("run", str(sheet), "--no-progress", "--rate", "200", "--timeout", "1", url=sandbox.url)
+
+    assert ran.returncode == 0, ran.stdout + ran.stderr
+    assert [line["status"] for line in read_results(tmp_path / "slow.results.csv")] == ["updated"] * 3
+    [log] = (tmp_path / "logs").glob("*.log")
+    assert "no answer from aXcelerate (ReadTimeout); trying the write of row 2 again" in log.read_text()
+    held = sandbox.store.find_unit_enrolment(int(str(rows[0][0])), int(str(rows[0][1])), unit_code=str(rows[0][2]))
+    assert held is not None and held.outcome_code == "70"  # CA, as the sheet asks
+
+
+def test_timeout_out_of_range_is_refused_in_one_line(cli, tmp_path: Path) -> None:
+    ran = cli("run", "any.csv", "--timeout", "0")
+    assert ran.returncode == 2 and "--timeout" in ran.stderr and "Traceback" not in ran.stderr

@@ -4,6 +4,7 @@ air at the kill. Each drives the real CLI in a subprocess against the sandbox.""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime as dt
 import json
 import signal
@@ -14,6 +15,8 @@ import time
 from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
+
+import pytest
 
 from batchupdate.client import Api
 from batchupdate.config import Connection
@@ -135,7 +138,7 @@ def test_a_write_still_in_the_air_at_the_kill_is_not_sent_again(start, tmp_path:
     )
     assert stats.count(*PUT) > stats.writes_applied, "killed while a write was still in the air"
 
-    # The same command at once; the request timeout is cut to 3 s here so the test does not wait 30 s.
+    # The same command at once: it waits out the killed run's --timeout (4 s) before re-reading those records.
     report = asyncio.run(resume(sheet, sandbox.url, timeout=3.0))
     time.sleep(2.0)  # anything still in the air lands now
 
@@ -217,11 +220,17 @@ def test_a_journal_partly_lost_never_costs_the_killed_runs_record(start, cli, tm
     assert read_results(kept) == killed_run, "the only record of those rows' before-values, kept as it was"
 
 
+@pytest.mark.parametrize(
+    ("sent_with", "waited"),
+    [(None, 25.0), (20.0, 15.0)],
+    ids=["the default 30 s timeout", "the killed run's --timeout 20, not this run's 30"],
+)
 def test_the_resume_waits_out_the_request_timeout_since_a_write_in_flight_was_sent(
-    tmp_path: Path, local: LocalSandbox
+    tmp_path: Path, local: LocalSandbox, sent_with: float | None, waited: float
 ) -> None:
-    """On a fake clock: the journal says a write left 5 s ago; with a 30 s timeout the resume waits 25 s, says so,
-    then re-reads, finds the write landed, and reports it updated with the journal's before-values."""
+    """On a fake clock: the journal says a write left 5 s ago with a 30 s (or 20 s) timeout; the resume waits
+    25 s (or 15 s), says so, then re-reads, finds the write landed, and reports it updated with the journal's
+    before-values. The wait is by the timeout the write was sent with, whatever this run's own."""
     sheet = write_csv(tmp_path / "s.csv", [*HEADER, "notes"], [["700001", "31001", "BSBTWK401", "C", "", "", ""]])
     held = local.store.find_unit_enrolment(700001, 31001, unit_code="BSBTWK401")
     assert held is not None and held.outcome_code == "70"
@@ -229,7 +238,11 @@ def test_the_resume_waits_out_the_request_timeout_since_a_write_in_flight_was_se
     journal = Journal.open(sheet.with_name("s.results.csv"))
     sent = dt.datetime(2026, 3, 1, 9, 30).timestamp() - 5
     before = {"before_outcome": "70", "unit_enrolment_id": str(held.record_id)}
-    journal.writing(2, "cells then", record_key("units", (700001, 31001, held.unit_id)), [], before, sent)
+    record = record_key("units", (700001, 31001, held.unit_id))
+    if sent_with is None:
+        journal.writing(2, "cells then", record, [], before, sent)
+    else:
+        journal.writing(2, "cells then", record, [], before, sent, sent_with)
     journal.finish(complete=False)
     waits: list[float] = []
 
@@ -246,7 +259,27 @@ def test_the_resume_waits_out_the_request_timeout_since_a_write_in_flight_was_se
         execute(Job(sheet, RUN), api, progress=Told(), now=lambda: dt.datetime(2026, 3, 1, 9, 30), sleep=sleep)
     )
 
-    assert waits == [-1.0, 25.0], "shown on screen, then waited"
+    assert api.policy.timeout == 30.0
+    assert waits == [-1.0, waited], "shown on screen, then waited"
     [result] = report.results
     assert result.status == Status.UPDATED and result.found["before_outcome"] == "70"
     assert local.stats.count("PUT", "/course/enrolment") == 0, "not sent again"
+
+
+def test_a_journal_left_by_a_version_before_timeout_is_read_with_the_default(tmp_path: Path) -> None:
+    """A run killed under the previous version left a journal without the timeout column: it still resumes,
+    its writes in flight waited out by the 30 s they were sent with."""
+    path = journal_path(tmp_path / "s.results.csv")
+    with contextlib.closing(sqlite3.connect(path)) as old:
+        old.execute(
+            "CREATE TABLE records (record TEXT PRIMARY KEY, line INTEGER NOT NULL, state TEXT NOT NULL,"
+            " status TEXT NOT NULL DEFAULT '', changes TEXT NOT NULL, found TEXT NOT NULL, sent_at REAL NOT NULL)"
+        )
+        old.execute("INSERT INTO records VALUES ('units:[\"1\"]', 2, 'writing', '', '[]', '{}', 1000.0)")
+        old.commit()
+
+    journal = Journal.open(tmp_path / "s.results.csv")
+    [written] = journal.records().values()
+    journal.finish(complete=False)
+
+    assert (written.sent_at, written.timeout, written.settled_by) == (1000.0, 30.0, 1030.0)

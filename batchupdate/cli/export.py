@@ -38,6 +38,7 @@ if TYPE_CHECKING:
 @options.sandbox
 @options.rate
 @options.concurrency
+@options.timeout
 def export(
     kind: str,
     class_ids: tuple[int, ...],
@@ -47,6 +48,7 @@ def export(
     sandbox: bool,
     rate: str,
     concurrency: int,
+    timeout: float,
 ) -> None:
     """Write a sheet of the classes' current KIND enrolments to fill in and apply with `run`.
 
@@ -60,7 +62,7 @@ def export(
     path = out or default_export_path(kind, class_ids, dt.date.today())
 
     async def work(connection: Connection) -> tuple[Exported, dict[str, int]]:
-        async with open_api(connection, rate=rate, concurrency=concurrency) as api:
+        async with open_api(connection, rate=rate, concurrency=concurrency, timeout=timeout) as api:
             exported = await export_workbook(
                 kind, class_ids, api, path, open_only=open_only, statuses=options.statuses(module_status)
             )

@@ -39,6 +39,7 @@ class _JsonOnMisuse(click.Command):
 @options.kind
 @options.rate
 @options.concurrency
+@options.timeout
 @click.option("--max-changes", type=click.IntRange(0), help="Per sheet: write at most N rows; the rest are skipped.")
 @click.option(
     "--settle-seconds",

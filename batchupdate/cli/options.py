@@ -12,7 +12,7 @@ from typing import Any, TypeVar
 import click
 
 from batchupdate.kinds import KIND_NAMES
-from batchupdate.pacing import DEFAULT_CONCURRENCY
+from batchupdate.pacing import DEFAULT_CONCURRENCY, DEFAULT_TIMEOUT
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -30,6 +30,14 @@ concurrency = click.option(
     show_default=True,
     type=click.IntRange(1, 64),
     help="Requests in flight at once.",
+)
+timeout = click.option(
+    "--timeout",
+    default=DEFAULT_TIMEOUT,
+    show_default=True,
+    type=click.FloatRange(1, 600),
+    metavar="SECONDS",
+    help="How long each request waits for aXcelerate's answer before it is retried (or re-read, for a write).",
 )
 no_progress = click.option("--no-progress", is_flag=True, help="No progress bar.")
 sandbox = click.option("--sandbox", is_flag=True, help="Run against the built-in aXcelerate sandbox on loopback.")

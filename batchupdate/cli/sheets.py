@@ -36,6 +36,7 @@ sheet_command_options = options.combine(
     options.sheet,
     options.rate,
     options.concurrency,
+    options.timeout,
     options.no_progress,
     options.sandbox,
     options.module_status,
@@ -151,7 +152,14 @@ async def _execute(
 
     progress = _Bar(enabled=not chosen["no_progress"], label=job.mode, guard=guard)
     try:
-        return await run_job(job, connection, rate=chosen["rate"], concurrency=chosen["concurrency"], progress=progress)
+        return await run_job(
+            job,
+            connection,
+            rate=chosen["rate"],
+            concurrency=chosen["concurrency"],
+            timeout=chosen["timeout"],
+            progress=progress,
+        )
     finally:
         progress.close()
 

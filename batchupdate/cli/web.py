@@ -47,6 +47,7 @@ PASSWORD_VARIABLE = "BATCHUPDATE_WEB_PASSWORD"
 )
 @options.rate
 @options.concurrency
+@options.timeout
 def web(
     host: str,
     port: int,
@@ -58,6 +59,7 @@ def web(
     data_dir: Path,
     rate: str,
     concurrency: int,
+    timeout: float,
 ) -> None:
     """Serve a page to upload, check, plan and apply sheets from a browser, until stopped (Ctrl-C)."""
     from batchupdate.session import connect
@@ -73,6 +75,7 @@ def web(
             max_upload_mb,
             rate,
             concurrency,
+            timeout=timeout,
             public_url=public_url,
             max_rows=max_rows,
         )

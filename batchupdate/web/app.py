@@ -39,7 +39,7 @@ from starlette.types import Message, Receive
 from batchupdate.columns import parse_map_option
 from batchupdate.config import Connection
 from batchupdate.errors import ApiError, InputError
-from batchupdate.pacing import DEFAULT_CONCURRENCY
+from batchupdate.pacing import DEFAULT_CONCURRENCY, DEFAULT_TIMEOUT
 from batchupdate.pipeline import PLAN, RUN
 from batchupdate.redact import Redactor
 from batchupdate.session import open_api
@@ -78,6 +78,7 @@ class WebConfig:
     public_url: str | None = None  # the address a reverse proxy serves the page at
     rate: str = "auto"
     concurrency: int = DEFAULT_CONCURRENCY
+    timeout: float = DEFAULT_TIMEOUT  # seconds each request to aXcelerate waits for its answer
 
 
 class _TooLarge(Exception):
@@ -129,7 +130,12 @@ def class_ids(text: str) -> list[int]:
 def create_app(config: WebConfig, connection: Connection, *, throttle: Throttle | None = None) -> Starlette:
     """The page's ASGI app; plans and runs go to ``connection``, whose tokens never leave this process."""
     registry = Registry(
-        config.data_dir, connection, rate=config.rate, concurrency=config.concurrency, max_rows=config.max_rows
+        config.data_dir,
+        connection,
+        rate=config.rate,
+        concurrency=config.concurrency,
+        timeout=config.timeout,
+        max_rows=config.max_rows,
     )
     statics = {name: resources.files("batchupdate.web").joinpath("static", name).read_bytes() for name in STATIC_FILES}
     version = hashlib.sha256(b"".join(statics.values())).hexdigest()[:10]
@@ -367,7 +373,9 @@ def create_app(config: WebConfig, connection: Connection, *, throttle: Throttle 
             name = default_export_path(kind, ids, dt.date.today()).with_suffix(".csv" if as_csv else ".xlsx").name
             export_id = new_id()
             path = config.data_dir / "exports" / export_id / name
-            async with open_api(connection, rate=config.rate, concurrency=config.concurrency) as api:
+            async with open_api(
+                connection, rate=config.rate, concurrency=config.concurrency, timeout=config.timeout
+            ) as api:
                 exported = await export_workbook(
                     kind,
                     ids,

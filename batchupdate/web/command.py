@@ -51,6 +51,7 @@ def web_config(
     rate: str,
     concurrency: int,
     *,
+    timeout: float = WebConfig.timeout,
     public_url: str | None = None,
     max_rows: int = WebConfig.max_rows,
 ) -> WebConfig:
@@ -78,6 +79,7 @@ def web_config(
         public_url=public,
         rate=rate,
         concurrency=concurrency,
+        timeout=timeout,
     )
 
 

@@ -32,7 +32,7 @@ from xml.etree import ElementTree
 from batchupdate.columns import HeaderQuestions
 from batchupdate.config import Connection
 from batchupdate.errors import InputError
-from batchupdate.pacing import DEFAULT_CONCURRENCY
+from batchupdate.pacing import DEFAULT_CONCURRENCY, DEFAULT_TIMEOUT
 from batchupdate.pipeline import CHECK, PLAN, RUN, Job, read_job
 from batchupdate.progress import Progress
 from batchupdate.results import RowResult, read_results
@@ -501,6 +501,7 @@ class Registry:
         *,
         rate: str = "auto",
         concurrency: int = DEFAULT_CONCURRENCY,
+        timeout: float = DEFAULT_TIMEOUT,
         max_rows: int = MAX_ROWS,
         now: type[dt.datetime] = dt.datetime,
     ) -> None:
@@ -508,6 +509,7 @@ class Registry:
         self.connection = connection
         self.rate = rate
         self.concurrency = concurrency
+        self.timeout = timeout
         self.max_rows = max_rows
         self._now = now
         self.store = Store(data_dir / "web.sqlite3")
@@ -648,6 +650,7 @@ class Registry:
                 self.connection,
                 rate=self.rate,
                 concurrency=self.concurrency,
+                timeout=self.timeout,
                 progress=_Tally(self, web_job),
             )
             async with self._reading:  # the table first: the page shows it as soon as the state says done
