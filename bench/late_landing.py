@@ -1,12 +1,13 @@
 """Kill a run while its writes are held by a slow server, resume at once, and count the records written twice.
 
     python bench/late_landing.py [--cli-repo DIR] [--rows 40] [--late 2.0] [--concurrency 4] [--kills 3]
-                                 [--kill-after N]
+                                 [--kill-after N] [--timeout SECONDS]
 
 The sandbox (from this checkout) holds every write ``--late`` seconds before applying it, even after the client
 has gone (its ``late_landing`` fault). The CLI (from ``--cli-repo``: this checkout, or another, to compare) is
 killed with SIGKILL once the sandbox has received ``--kill-after`` writes with one still held, then run again
 at once to the end. Once every held write has landed, a record that received more than one PUT was written twice.
+``--timeout`` is given to both runs (the CLI's own default when left out).
 """
 
 from __future__ import annotations
@@ -37,6 +38,7 @@ def main() -> None:
     parser.add_argument("--concurrency", type=int, default=4)
     parser.add_argument("--kills", type=int, default=3, help="scenarios, each on a fresh sandbox")
     parser.add_argument("--kill-after", type=int, help="writes received before the kill [--concurrency]")
+    parser.add_argument("--timeout", type=float, help="the CLI's --timeout for both runs [its default]")
     options = parser.parse_args()
     twice_in_all = 0
     for scenario in range(1, options.kills + 1):
@@ -60,6 +62,7 @@ def one_scenario(options: argparse.Namespace) -> tuple[int, int, int, float]:
             env.update(AXCELERATE_API_TOKEN=SANDBOX_API_TOKEN, AXCELERATE_WS_TOKEN=SANDBOX_WS_TOKEN)
             command = [sys.executable, "-m", "batchupdate", "run", str(sheet), "--no-progress"]
             command += ["--concurrency", str(options.concurrency), "--rate", "80"]
+            command += ["--timeout", str(options.timeout)] if options.timeout is not None else []
             first = subprocess.Popen(command, cwd=work, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
             stats = sandbox.stats
             kill_after = options.kill_after or options.concurrency

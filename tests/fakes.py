@@ -516,8 +516,8 @@ def wait_for(client: httpx.Client, job_url: str, timeout: float = 60.0) -> dict:
 
 UNIT_COLUMNS = ["contact_id", "class_id", "unit_code", "outcome", "start_date", "end_date"]  # the template's
 UNIT_PUT = ("PUT", "/course/enrolment")
-# Slow enough to stop part way; a short --timeout so that a resume waits 4 s, not 30, for writes in flight.
-KILLABLE_RUN = ["run", "--rate", "80", "--concurrency", "4", "--timeout", "4", "--no-progress"]
+# Slow enough to stop part way; a short --timeout so that a resume waits 5 s, not 30, for writes in flight.
+KILLABLE_RUN = ["run", "--rate", "80", "--concurrency", "4", "--timeout", "5", "--no-progress"]
 
 
 @contextlib.contextmanager

@@ -138,7 +138,7 @@ def test_a_write_still_in_the_air_at_the_kill_is_not_sent_again(start, tmp_path:
     )
     assert stats.count(*PUT) > stats.writes_applied, "killed while a write was still in the air"
 
-    # The same command at once: it waits out the killed run's --timeout (4 s) before re-reading those records.
+    # The same command at once: it waits out the killed run's --timeout (5 s) before re-reading those records.
     report = asyncio.run(resume(sheet, sandbox.url, timeout=3.0))
     time.sleep(2.0)  # anything still in the air lands now
 

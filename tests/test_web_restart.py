@@ -45,7 +45,7 @@ def test_a_run_killed_mid_way_is_listed_after_the_restart_and_resumes_without_wr
     sheet = mixed_unit_sheet(tmp_path / "term4.csv")
     port = free_port()
     # A short --timeout: the resume waits that long for the writes the kill caught in flight (30 s by default).
-    with web_process(sandbox.url, data_dir, port, "--rate", "6", "--timeout", "4") as first, client_for(port) as web:
+    with web_process(sandbox.url, data_dir, port, "--rate", "6", "--timeout", "5") as first, client_for(port) as web:
         checked = upload(web, sheet).url.path
         plan = web.post(f"{checked}/plan", follow_redirects=False).headers["location"]
         wait_for(web, plan)

@@ -35,7 +35,7 @@ timeout = click.option(
     "--timeout",
     default=DEFAULT_TIMEOUT,
     show_default=True,
-    type=click.FloatRange(1, 600),
+    type=click.FloatRange(5, 600),
     metavar="SECONDS",
     help="How long each request waits for aXcelerate's answer before it is retried (or re-read, for a write).",
 )
