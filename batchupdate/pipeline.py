@@ -16,6 +16,7 @@ import sqlite3
 import sys
 import threading
 import time
+from collections import Counter
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -109,6 +110,7 @@ class Report:
     columns: HeaderMap | None = None  # how the sheet's headers were read
     planned: list[Planned] = field(default_factory=list, repr=False)  # plan: would change; run: were to be written
     declined: bool = False  # run: the confirmation was answered no, so nothing was written
+    nothing_chosen: str = ""  # --only picked no row of the results file: why, and what the file holds
 
     @property
     def counts(self) -> dict[str, int]:
@@ -204,8 +206,12 @@ async def _execute(
     sleep: Callable[[float], Awaitable[None]],
 ) -> Report:
     started = clock()
-    _, kind, sheet, columns = read_job(job)
+    whole, kind, sheet, columns = read_job(job)
     report = Report(job=job, kind=kind.name, source=sheet.source, columns=columns)
+    if job.only and not len(sheet):  # nothing to re-run: no lookup, no journal, no results file
+        report.nothing_chosen = _nothing_chosen(whole, job.only)
+        report.seconds = clock() - started
+        return report
     progress = progress or Progress()
     if api is not None:
         api.on_long_wait = progress.waiting
@@ -294,6 +300,15 @@ async def _execute(
     report.results = [record.decided[index] for index in sorted(record.decided)]
     report.seconds = clock() - started
     return report
+
+
+def _nothing_chosen(whole: Sheet, only: frozenset[str]) -> str:
+    """Why --only picked no row: the statuses asked for, and those the results file holds."""
+    results = as_results(whole)
+    held = Counter(line.status for line in results.lines()) if results is not None else Counter()
+    holds = ", ".join(f"{number} {status or '(blank)'}" for status, number in held.most_common()) or "no rows"
+    asked = " or ".join(sorted(only))
+    return f"no row of {whole.path.name} is {asked} (it holds {holds}), so there is nothing to re-run"
 
 
 def _machine_failure(exc: OSError | sqlite3.Error) -> str:

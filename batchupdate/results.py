@@ -10,6 +10,7 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import os
+import re
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -88,6 +89,12 @@ def keep_previous(path: Path, now: dt.datetime) -> Path | None:
     kept = path.with_name(f"{path.stem}.{now:%Y%m%d-%H%M%S}{path.suffix}")
     path.rename(kept)
     return kept
+
+
+def kept_results(path: Path) -> list[Path]:
+    """The earlier results files ``keep_previous`` set aside beside ``path``, newest first."""
+    stamped = re.compile(rf"{re.escape(path.stem)}\.\d{{8}}-\d{{6}}{re.escape(path.suffix)}", re.IGNORECASE)
+    return sorted((kept for kept in path.parent.glob(f"{path.stem}.*") if stamped.fullmatch(kept.name)), reverse=True)
 
 
 class ResultsWriter:

@@ -14,7 +14,7 @@ from pathlib import Path
 from batchupdate.columns import named_columns
 from batchupdate.errors import InputError
 from batchupdate.kinds import detect_kind
-from batchupdate.results import ResultLine, read_results
+from batchupdate.results import ResultLine, kept_results, read_results
 from batchupdate.sheet import header_key, neutralise
 from batchupdate.status import Status
 
@@ -47,12 +47,13 @@ def write_undo_sheet(results: Path, out: Path | None = None, kind_name: str | No
             f"{results.name} is not a results file of a {kind.name} run (it has no {missing[0]} column); "
             "give the .results file a run wrote"
         )
+    updated = [record for record in recorded.lines() if record.status == Status.UPDATED]
+    if not updated:
+        raise InputError(nothing_to_undo(results))
     path = out or default_undo_path(results)
     undo = UndoSheet(path=path, kind=kind.name)
     lines: list[list[str]] = []
-    for record in recorded.lines():
-        if record.status != Status.UPDATED:
-            continue
+    for record in updated:
         restored: dict[str, str] = {}
         for column in kind.changes:
             if column not in record.changed_columns:
@@ -75,6 +76,19 @@ def write_undo_sheet(results: Path, out: Path | None = None, kind_name: str | No
         writer.writerows([neutralise(cell) for cell in line] for line in lines)
     undo.rows = len(lines)
     return undo
+
+
+def nothing_to_undo(results: Path) -> str:
+    """Why a results file with no `updated` row gives no undo sheet, and where the writes to undo are."""
+    said = f"{results.name} records no updated row, so it has nothing to undo and no undo sheet was written"
+    kept = kept_results(results)
+    if not kept:
+        return said
+    others = f" (the newest of {len(kept)} kept there)" if len(kept) > 1 else ""
+    return (
+        f"{said}; the writes of the run before are in the results file it kept aside, {kept[0].name}{others}: "
+        f"batchupdate undo {kept[0]}"
+    )
 
 
 def _value(record: ResultLine, inputs: dict[str, int], column: str) -> str:

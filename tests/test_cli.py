@@ -156,6 +156,24 @@ def test_only_failed_reruns_just_those_rows_with_their_original_row_numbers(
     assert sandbox.stats.count("PUT", "/course/enrolment") == puts_before + 1
 
 
+def test_only_failed_with_no_failed_row_says_so_and_sends_nothing(
+    sandbox: RunningSandbox, cli, tmp_path: Path
+) -> None:
+    assert cli("run", str(sample(tmp_path)), url=sandbox.url).returncode == 0
+    requests = len(sandbox.stats.log)
+
+    rerun = cli("run", str(tmp_path / "unit-outcomes.results.csv"), "--only", "failed", url=sandbox.url)
+
+    assert rerun.returncode == 0, rerun.stdout + rerun.stderr
+    assert "0 rows" in rerun.stdout
+    assert (
+        "no row of unit-outcomes.results.csv is failed (it holds 23 updated, 5 unchanged), so there is nothing to "
+        "re-run" in rerun.stdout
+    )
+    assert not (tmp_path / "unit-outcomes.results.results.csv").exists()
+    assert len(sandbox.stats.log) == requests
+
+
 def test_only_rejects_unknown_statuses(cli, tmp_path: Path) -> None:
     result = cli("run", str(sample(tmp_path)), "--only", "failed,broken")
 
@@ -186,6 +204,47 @@ def test_undo_round_trip_restores_the_starting_values(sandbox: RunningSandbox, c
             for was, now in zip(start[table][key], after, strict=True):
                 assert now == was or was is None, (table, key, start[table][key], after)
     assert "not restorable: row 3: outcome was blank before" in undo_notes
+
+
+def test_undo_of_a_confirming_re_run_points_to_the_kept_results_that_hold_the_writes(
+    sandbox: RunningSandbox, cli, tmp_path: Path
+) -> None:
+    sheet = sample(tmp_path)
+    assert cli("run", str(sheet), url=sandbox.url).returncode == 0
+    assert cli("run", str(sheet), url=sandbox.url).returncode == 0  # every row unchanged; the first file kept aside
+    kept = list(tmp_path.glob("unit-outcomes.results.*.csv"))
+    assert len(kept) == 1
+
+    made = cli("undo", str(tmp_path / "unit-outcomes.results.csv"))
+
+    assert made.returncode == 2
+    assert_one_clear_line(made.stderr, "records no updated row", f"batchupdate undo {kept[0]}")
+    assert not (tmp_path / "unit-outcomes.results.undo.csv").exists()
+    from_kept = cli("undo", str(kept[0]))
+    assert from_kept.returncode == 1, from_kept.stdout + from_kept.stderr  # row 3's blank outcome is named
+    assert (tmp_path / f"{kept[0].stem}.undo.csv").exists()
+
+
+def test_undo_with_no_updated_row_and_no_kept_file_says_there_is_nothing_to_undo(cli, tmp_path: Path) -> None:
+    checked = cli("check", str(sample(tmp_path)), "--results", "checked.results.csv")
+    assert checked.returncode == 0, checked.stdout + checked.stderr
+
+    made = cli("undo", str(tmp_path / "checked.results.csv"))
+
+    assert made.returncode == 2
+    assert_one_clear_line(made.stderr, "checked.results.csv records no updated row, so it has nothing to undo")
+    assert list(tmp_path.glob("*.undo.csv")) == []
+
+
+def test_check_help_shows_no_connection_options_yet_accepts_them(cli, tmp_path: Path) -> None:
+    shown = cli("check", "--help").stdout
+
+    for option in ("--rate", "--concurrency", "--timeout", "--sandbox", "--module-status"):
+        assert option not in shown
+    assert "--map" in shown and "--kind" in shown
+    same_as_run = cli("check", str(sample(tmp_path)), "--sandbox", "--rate", "4", "--timeout", "10")
+    assert same_as_run.returncode == 0, same_as_run.stdout + same_as_run.stderr
+    assert "Target:" not in same_as_run.stdout  # still offline: no sandbox was started
 
 
 def test_template_writes_the_canonical_headers(cli, tmp_path: Path) -> None:

@@ -26,6 +26,7 @@ from tests.fakes import (
     press,
     read_results,
     rows_of,
+    sample_with,
     serving,
     upload,
     wait_for,
@@ -161,6 +162,18 @@ def test_rerun_failed_runs_only_the_failed_rows_from_the_results_file(
     ]
     assert sandbox.stats.count(*UNIT_PUT) == writes
     assert "Only the failed rows of the earlier run" in web.get(again).text
+
+
+def test_a_run_without_failed_rows_offers_no_re_run_and_refuses_one_posted_by_hand(
+    web: httpx.Client, tmp_path: Path
+) -> None:
+    checked = upload(web, sample_with(tmp_path / "clean.csv", "unit-outcomes.csv", []))
+    job = run_sheet(web, checked.url.path)
+    assert wait_for(web, job)["counts"].get("failed") is None
+
+    assert 'id="rerun-button"' not in web.get(job).text
+    refused = web.post(f"{job}/rerun")
+    assert refused.status_code == 404 and "no run with failed rows" in refused.text
 
 
 def test_a_run_goes_on_unwatched_and_a_sheet_runs_once_at_a_time(

@@ -21,6 +21,11 @@ def fail(message: str, code: Exit = Exit.USAGE) -> NoReturn:
     sys.exit(code)
 
 
+def row_count(number: int) -> str:
+    """``1 row``, ``2 rows``."""
+    return f"{number} row" if number == 1 else f"{number} rows"
+
+
 def explain(exc: BaseException) -> tuple[str, Exit] | None:
     """The sentence and exit code for an error the user's machine raised, or None for a bug (a traceback)."""
     from batchupdate.errors import describe_os_error

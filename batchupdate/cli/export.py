@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 import click
 
 from batchupdate.cli import options
-from batchupdate.cli.common import fail
+from batchupdate.cli.common import fail, row_count
 from batchupdate.errors import ApiError, InputError
 from batchupdate.exits import Exit
 from batchupdate.kinds import KIND_NAMES
@@ -79,10 +79,11 @@ def export(
         fail(f"the export stopped, no file written: {describe_error(exc)}", Exit.STOPPED)
     requests = ", ".join(f"{count} {request}" for request, count in sent.items())
     classes = f"class {class_ids[0]}" if len(class_ids) == 1 else f"{len(set(class_ids))} classes"
-    click.echo(f"Wrote {path}: {len(exported.rows)} rows ({kind}) of {classes}; requests: {requests}")
+    click.echo(f"Wrote {path}: {row_count(len(exported.rows))} ({kind}) of {classes}; requests: {requests}")
     if exported.left_out:
         click.echo(f"  left out {exported.left_out} units that already hold a final outcome (--open-only)")
     for class_id in exported.empty_classes:
         click.echo(f"  class {class_id}: no {kind[:-1]} enrolments found; check the class ID")
-    click.echo(f"Fill it in, then `batchupdate plan {path}` and `batchupdate run {path}`.")
+    same = " --sandbox" if sandbox else ""
+    click.echo(f"Fill it in, then `batchupdate plan {path}{same}` and `batchupdate run {path}{same}`.")
     sys.exit(Exit.PROBLEMS if exported.empty_classes else Exit.OK)

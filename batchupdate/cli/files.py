@@ -8,7 +8,7 @@ from pathlib import Path
 import click
 
 from batchupdate.cli import options
-from batchupdate.cli.common import fail
+from batchupdate.cli.common import fail, row_count
 from batchupdate.errors import InputError
 from batchupdate.exits import Exit
 from batchupdate.kinds import KIND_NAMES
@@ -26,7 +26,9 @@ def undo(results: Path, out: Path | None, kind: str | None) -> None:
         written = write_undo_sheet(results, out, kind)
     except InputError as exc:
         fail(str(exc))
-    click.echo(f"Wrote {written.path}: {written.rows} rows that restore the {written.kind} changes in {results}")
+    restore = "restores" if written.rows == 1 else "restore"
+    changes = f"the {written.kind} changes in {results}"
+    click.echo(f"Wrote {written.path}: {row_count(written.rows)} that {restore} {changes}")
     for note in written.not_restored:
         click.echo(f"  not restorable: {note}")
     click.echo(f"Check it with `batchupdate plan {written.path}`, then apply it with `batchupdate run {written.path}`.")

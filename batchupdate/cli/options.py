@@ -16,22 +16,40 @@ from batchupdate.pacing import DEFAULT_CONCURRENCY, DEFAULT_TIMEOUT
 
 F = TypeVar("F", bound=Callable[..., Any])
 
-kind = click.option("--kind", type=click.Choice(KIND_NAMES), help="Sheet kind (else told by its headers).")
-results = click.option(
+
+class Option:
+    """A click option declared once; ``hidden()`` is the same option accepted but left out of --help.
+
+    `check` sends nothing, so the network options are hidden there, yet still accepted: a script that passes
+    the same options to check, plan and run keeps working.
+    """
+
+    def __init__(self, *decls: str, **attrs: Any) -> None:
+        self.decls = decls
+        self.attrs = attrs
+
+    def __call__(self, command: F) -> F:
+        return click.option(*self.decls, **self.attrs)(command)
+
+    def hidden(self) -> Callable[[F], F]:
+        return click.option(*self.decls, **{**self.attrs, "hidden": True})
+
+kind = Option("--kind", type=click.Choice(KIND_NAMES), help="Sheet kind (else told by its headers).")
+results = Option(
     "--results",
     type=click.Path(path_type=Path),
     help="Results file, .csv or .xlsx (default SHEET.results.csv; .results.xlsx for a workbook).",
 )
-sheet = click.option("--sheet", "sheet_name", help="Worksheet of an .xlsx file (default: the one with a header row).")
-rate = click.option("--rate", default="auto", show_default=True, help="Max requests per second, or auto.")
-concurrency = click.option(
+sheet = Option("--sheet", "sheet_name", help="Worksheet of an .xlsx file (default: the one with a header row).")
+rate = Option("--rate", default="auto", show_default=True, help="Max requests per second, or auto.")
+concurrency = Option(
     "--concurrency",
     default=DEFAULT_CONCURRENCY,
     show_default=True,
     type=click.IntRange(1, 64),
     help="Requests in flight at once.",
 )
-timeout = click.option(
+timeout = Option(
     "--timeout",
     default=DEFAULT_TIMEOUT,
     show_default=True,
@@ -39,24 +57,24 @@ timeout = click.option(
     metavar="SECONDS",
     help="How long each request waits for aXcelerate's answer before it is retried (or re-read, for a write).",
 )
-no_progress = click.option("--no-progress", is_flag=True, help="No progress bar.")
-sandbox = click.option("--sandbox", is_flag=True, help="Run against the built-in aXcelerate sandbox on loopback.")
-module_status = click.option(
+no_progress = Option("--no-progress", is_flag=True, help="No progress bar.")
+sandbox = Option("--sandbox", is_flag=True, help="Run against the built-in aXcelerate sandbox on loopback.")
+module_status = Option(
     "--module-status",
     "module_status",
     help="Modules sheets: module statuses to match, comma-separated (default: Enrolled,In Progress).",
 )
-column_map = click.option(
+column_map = Option(
     "--map",
     "column_map",
     multiple=True,
     metavar='"HEADER=COLUMN"',
     help='Which column a header feeds, e.g. --map "Grade=outcome"; "HEADER=note" keeps it as it is. Repeatable.',
 )
-yes = click.option(
+yes = Option(
     "--yes", "-y", is_flag=True, help="Do not ask before writing to a PRODUCTION tenant (asked on a terminal only)."
 )
-max_changes = click.option(
+max_changes = Option(
     "--max-changes", type=click.IntRange(0), help="Write at most N rows; the rest are skipped (exit 1)."
 )
 

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from batchupdate.cli import options
-from batchupdate.cli.common import fail
+from batchupdate.cli.common import fail, row_count
 from batchupdate.errors import InputError
 from batchupdate.exits import Exit
 from batchupdate.progress import Progress
@@ -29,8 +29,9 @@ SHOWN_PROBLEMS = 20
 SHOWN_CHANGES = 20  # rows of the plan's table of changes
 CHECK, PLAN, RUN = "check", "plan", "run"  # as pipeline.py names the modes
 
+sheet_argument = click.argument("sheet", type=click.Path(path_type=Path))
 sheet_command_options = options.combine(
-    click.argument("sheet", type=click.Path(path_type=Path)),
+    sheet_argument,
     options.kind,
     options.results,
     options.sheet,
@@ -42,10 +43,23 @@ sheet_command_options = options.combine(
     options.module_status,
     options.column_map,
 )
+check_options = options.combine(  # the same options; those about the connection are accepted, not shown
+    sheet_argument,
+    options.kind,
+    options.results,
+    options.sheet,
+    options.rate.hidden(),
+    options.concurrency.hidden(),
+    options.timeout.hidden(),
+    options.no_progress,
+    options.sandbox.hidden(),
+    options.module_status.hidden(),
+    options.column_map,
+)
 
 
 @click.command()
-@sheet_command_options
+@check_options
 def check(sheet: Path, **chosen: Any) -> None:
     """Validate SHEET offline: no network, nothing sent."""
     _sheet_command(sheet, CHECK, chosen)
@@ -202,8 +216,7 @@ class _Bar(Progress):
             self.bar.clear()
         for line in plan_table(writes):
             click.echo(line, err=True)
-        rows = "row" if len(writes) == 1 else "rows"
-        click.echo(f"About to write {len(writes)} {rows} to {self.guard.target}.", err=True)
+        click.echo(f"About to write {row_count(len(writes))} to {self.guard.target}.", err=True)
         try:
             return click.confirm("Write them?", default=False, err=True)
         except click.Abort:  # end of input or Ctrl-C at the question: not a yes
@@ -259,7 +272,7 @@ def plan_table(planned: Sequence[Planned], limit: int = SHOWN_CHANGES) -> list[s
     if len(shown) < len(planned):
         title = f"Changes in the first {len(shown)} of {len(planned)} rows that change (all in the results file):"
     else:
-        title = f"Changes ({len(planned)} {'row' if len(planned) == 1 else 'rows'}):"
+        title = f"Changes ({row_count(len(planned))}):"
 
     def line(cells: Sequence[str]) -> str:
         padded = [cell.ljust(width) for cell, width in zip(cells, widths, strict=False)]
@@ -279,7 +292,9 @@ def _print_summary(report: Report, log_path: Path | None, scrub: Callable[[str],
     if report.aborted:
         say(f"Run stopped: {report.aborted}. Once that is fixed, {RESUME_HINT}.", err=True)
     total = len(report.results)
-    say(f"{job.mode.capitalize()} of {job.sheet} ({report.kind}, {report.source}): {total} rows")
+    say(f"{job.mode.capitalize()} of {job.sheet} ({report.kind}, {report.source}): {row_count(total)}")
+    if report.nothing_chosen:
+        say(f"Nothing sent and no results file written: {report.nothing_chosen}.")
     problems = [r for r in report.results if r.error and r.status != Status.UNCHANGED]
     if report.declined:  # one line for them all, not 20 lines of "not confirmed"
         problems = [r for r in problems if r.error != _not_confirmed()]
@@ -304,9 +319,11 @@ def _print_summary(report: Report, log_path: Path | None, scrub: Callable[[str],
     elif job.mode != CHECK:
         say(f"Requests: none, in {report.seconds:.1f} s")
     if report.resumed:
-        say(f"Resumed an interrupted run: {report.resumed} rows were already done and were not sent again")
+        done = f"{row_count(report.resumed)} {'was' if report.resumed == 1 else 'were'}"
+        say(f"Resumed an interrupted run: {done} already done and not sent again")
     if report.declined:
-        say(f"Not confirmed: no write was sent; the {len(report.planned)} rows to write are skipped")
+        skipped = "is skipped" if len(report.planned) == 1 else "are skipped"
+        say(f"Not confirmed: no write was sent; the {row_count(len(report.planned))} to write {skipped}")
     if report.kept_previous:
         say(f"Earlier results kept as: {report.kept_previous} (they record writes; this run did not overwrite them)")
     if report.results_path:

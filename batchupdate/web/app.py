@@ -43,6 +43,7 @@ from batchupdate.pacing import DEFAULT_CONCURRENCY, DEFAULT_TIMEOUT
 from batchupdate.pipeline import PLAN, RUN
 from batchupdate.redact import Redactor
 from batchupdate.session import open_api
+from batchupdate.status import Status
 from batchupdate.web import pages
 from batchupdate.web.jobs import (
     DONE,
@@ -340,6 +341,8 @@ def create_app(config: WebConfig, connection: Connection, *, throttle: Throttle 
         found = find_job(request)
         if found is None or found.mode != RUN or found.state not in (DONE, "stopped") or not found.headers:
             return not_found("finished run")
+        if not found.counts.get(Status.FAILED):  # the page offers no re-run then: nothing to plan
+            return not_found("run with failed rows")
         busy = registry.busy(found.digest)
         if busy is not None:
             return already_running(busy)
