@@ -51,6 +51,24 @@ def test_doctor_sandbox_plays_the_reading_the_environment_names(cli) -> None:
     assert "report_paging=capped-40-ignored" in result.stdout
 
 
+def test_doctor_sandbox_says_it_keeps_nothing(cli, tmp_path: Path) -> None:
+    result = cli("doctor", "--sandbox", *CLASSES)
+
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "Not kept: a --sandbox run starts its own sandbox" in result.stdout
+    assert not (tmp_path / "logs" / "doctor-readings.json").exists()
+
+
+def test_doctor_gives_up_on_a_link_slower_than_its_timeout(start, cli) -> None:
+    slow = start(latency=6.0)  # every answer takes 6 s: inside doctor's default 10 s, past --timeout 5
+
+    result = cli("doctor", "--timeout", "5", url=slow.url)
+
+    assert result.returncode == 3, result.stdout + result.stderr
+    [failure] = [line for line in result.stdout.splitlines() if line.startswith("fail")]
+    assert "Traceback" not in result.stdout + result.stderr and "AXCELERATE_URL" in failure
+
+
 def test_without_a_class_doctor_says_what_it_could_not_test_and_warns(sandbox, cli) -> None:
     result = cli("doctor", url=sandbox.url)
 

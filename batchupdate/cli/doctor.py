@@ -9,8 +9,12 @@ import click
 from batchupdate.cli import options
 
 
+DOCTOR_TIMEOUT = 10.0  # a check should answer soon; a slow link can be given longer
+
+
 @click.command()
 @options.sandbox
+@options.timeout.but(default=DOCTOR_TIMEOUT)
 @click.option(
     "--class",
     "class_ids",
@@ -19,7 +23,7 @@ from batchupdate.cli import options
     metavar="ID",
     help="A class to try the open questions on (repeatable: a class with units, a learning-plan class).",
 )
-def doctor(sandbox: bool, class_ids: tuple[int, ...]) -> None:
+def doctor(sandbox: bool, timeout: float, class_ids: tuple[int, ...]) -> None:
     """Check the connection without writing anything: settings, tokens, round trip, API readings, a --rate.
 
     One line per check: ok, warn or fail, with the fix. Exit 0 all ok, 1 warnings, 2 misuse, 3 cannot
@@ -40,7 +44,7 @@ def doctor(sandbox: bool, class_ids: tuple[int, ...]) -> None:
         from batchupdate.config import Connection
 
         assert isinstance(connection, Connection)
-        http = connection.http_client(concurrency=DEFAULT_CONCURRENCY, timeout=10.0)
+        http = connection.http_client(concurrency=DEFAULT_CONCURRENCY, timeout=timeout)
         async with http:
             # One request at a time (each awaited), so the pacer need not hold any back: the round trip is the link's.
             pacer = Pacer(ceiling=100.0, adaptive=False)
@@ -51,7 +55,9 @@ def doctor(sandbox: bool, class_ids: tuple[int, ...]) -> None:
                 writes = sum(n for request, n in api.sent.items() if not request.startswith(("GET ", "POST /report")))
                 assert writes == 0, "doctor must never write"
                 click.echo(f"Readings: {describe_readings(checkup.readings)} ({sent} reads, no writes)")
-                if checkup.readings and not connection.sandbox:  # a sandbox's URL changes every time
+                if checkup.readings and connection.sandbox:
+                    click.echo("Not kept: a --sandbox run starts its own sandbox and checks it for itself")
+                elif checkup.readings:
                     kept = save_learnt(connection.url, checkup.readings)
                     click.echo(f"Kept in {kept} (no token): the next run here starts on these readings")
             return checkup.exit_code

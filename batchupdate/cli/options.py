@@ -18,10 +18,10 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 
 class Option:
-    """A click option declared once; ``hidden()`` is the same option accepted but left out of --help.
+    """A click option declared once; ``but(...)`` is the same option with some settings changed.
 
-    `check` sends nothing, so the network options are hidden there, yet still accepted: a script that passes
-    the same options to check, plan and run keeps working.
+    `check` sends nothing, so it takes the network options ``but(hidden=True)``: accepted, not listed, so a
+    script that passes the same options to check, plan and run keeps working.
     """
 
     def __init__(self, *decls: str, **attrs: Any) -> None:
@@ -31,8 +31,8 @@ class Option:
     def __call__(self, command: F) -> F:
         return click.option(*self.decls, **self.attrs)(command)
 
-    def hidden(self) -> Callable[[F], F]:
-        return click.option(*self.decls, **{**self.attrs, "hidden": True})
+    def but(self, **changed: Any) -> Option:
+        return Option(*self.decls, **{**self.attrs, **changed})
 
 kind = Option("--kind", type=click.Choice(KIND_NAMES), help="Sheet kind (else told by its headers).")
 results = Option(

@@ -48,12 +48,12 @@ check_options = options.combine(  # the same options; those about the connection
     options.kind,
     options.results,
     options.sheet,
-    options.rate.hidden(),
-    options.concurrency.hidden(),
-    options.timeout.hidden(),
+    options.rate.but(hidden=True),
+    options.concurrency.but(hidden=True),
+    options.timeout.but(hidden=True),
     options.no_progress,
-    options.sandbox.hidden(),
-    options.module_status.hidden(),
+    options.sandbox.but(hidden=True),
+    options.module_status.but(hidden=True),
     options.column_map,
 )
 
