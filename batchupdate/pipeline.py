@@ -176,6 +176,16 @@ async def execute(
     Ctrl-C (the task cancelled) stops the run like a lost connection: the rows not reached are marked,
     the results file is written whole, the journal is kept, and the report says how to resume.
     """
+    check_paths(job)
+    if job.mode == CHECK:
+        return await _execute(job, api, progress, now, clock, sleep)
+    target = str(api.http.base_url) if api is not None else ""
+    with hold_sheet_lock(job.sheet, target), hold_lock(job.results_path, "the results file"):
+        return await _execute(job, api, progress, now, clock, sleep)
+
+
+def check_paths(job: Job) -> None:
+    """InputError when the results file could not be written where the job would write it (before connecting)."""
     if job.results is not None and _same_file(job.results, job.sheet):
         raise InputError(f"the results file would overwrite your sheet {job.sheet.name}; pick another --results path")
     if job.results is not None and job.results.is_dir():
@@ -183,11 +193,6 @@ async def execute(
         raise InputError(f"--results {job.results} is a folder; give a file in it, e.g. {example}")
     if job.mode != CHECK or job.results is not None:
         check_results_path(job.results_path)
-    if job.mode == CHECK:
-        return await _execute(job, api, progress, now, clock, sleep)
-    target = str(api.http.base_url) if api is not None else ""
-    with hold_sheet_lock(job.sheet, target), hold_lock(job.results_path, "the results file"):
-        return await _execute(job, api, progress, now, clock, sleep)
 
 
 def _same_file(one: Path, other: Path) -> bool:

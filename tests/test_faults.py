@@ -126,4 +126,6 @@ def test_a_timeout_shorter_than_a_write_can_take_is_refused_in_one_line(cli, tmp
     """Under 5 s a write that aXcelerate is still applying would be given up on and sent again: refused."""
     ran = cli("run", "any.csv", "--timeout", "2")
     assert ran.returncode == 2 and "'--timeout': 2.0 is not in the range 5<=x<=600" in ran.stderr, ran.stderr
+    ran = cli("run", "any.csv", "--timeout", "abc")
+    assert ran.returncode == 2 and "'abc' is not a number of seconds; give e.g. 30" in ran.stderr, ran.stderr
     assert "Traceback" not in ran.stderr

@@ -184,18 +184,17 @@ def test_the_one_results_reader_reads_a_results_workbook_back_exactly(tmp_path: 
         (["run", "s.csv", "--sandbox", "--results", "r"], "not as a file without an extension"),
     ],
 )
-def test_unknown_extensions_are_refused_in_one_line(args: list[str], message: str | None, tmp_path: Path) -> None:
-    runner = CliRunner()
-    with runner.isolated_filesystem(temp_dir=tmp_path):
-        Path("s.csv").write_text("contact_id,class_id,unit_code,outcome\n700001,31001,BSBWHS411,C\n")
-        result = runner.invoke(main, [*args, "--no-progress"] if args[0] != "template" else args)
-        if message is None:
-            assert result.exit_code == 0, result.output
-            return
-        assert result.exit_code == 2, result.output
-        lines = result.stderr.strip().splitlines()
-        assert len(lines) == 1 and message in lines[0], result.stderr
-        assert not Path("u.ods").exists() and not Path("r.ods").exists()
+def test_unknown_extensions_are_refused_in_one_line(cli, args: list[str], message: str | None, tmp_path: Path) -> None:
+    (tmp_path / "s.csv").write_text("contact_id,class_id,unit_code,outcome\n700001,31001,BSBWHS411,C\n")
+    result = cli(*args)
+    if message is None:
+        assert result.returncode == 0, result.stdout + result.stderr
+        return
+    assert result.returncode == 2, result.stdout + result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and message in lines[0], result.stderr
+    assert "Target:" not in result.stdout, "refused before a sandbox was started"
+    assert not (tmp_path / "u.ods").exists() and not (tmp_path / "r.ods").exists()
 
 
 def test_only_failed_and_undo_work_from_a_results_workbook(

@@ -17,6 +17,19 @@ from batchupdate.pacing import DEFAULT_CONCURRENCY, DEFAULT_TIMEOUT
 F = TypeVar("F", bound=Callable[..., Any])
 
 
+class Seconds(click.FloatRange):
+    """A number of seconds within bounds; anything else is refused in those words, not as a "float range"."""
+
+    name = "seconds"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        try:
+            float(value)
+        except (TypeError, ValueError):
+            self.fail(f"{value!r} is not a number of seconds; give e.g. 30", param, ctx)
+        return super().convert(value, param, ctx)
+
+
 class Option:
     """A click option declared once; ``but(...)`` is the same option with some settings changed.
 
@@ -53,7 +66,7 @@ timeout = Option(
     "--timeout",
     default=DEFAULT_TIMEOUT,
     show_default=True,
-    type=click.FloatRange(5, 600),
+    type=Seconds(5, 600),
     metavar="SECONDS",
     help="How long each request waits for aXcelerate's answer before it is retried (or re-read, for a write).",
 )

@@ -98,7 +98,7 @@ def _sheet_command(
     from batchupdate.columns import parse_map_option
     from batchupdate.errors import StoppedError
     from batchupdate.logfile import log_written, protect, set_target, start_log, stop_log
-    from batchupdate.pipeline import Job
+    from batchupdate.pipeline import Job, check_paths
     from batchupdate.redact import Redactor
 
     try:
@@ -116,6 +116,10 @@ def _sheet_command(
         max_changes,
         mapping,
     )
+    try:
+        check_paths(job)  # before a sandbox starts or a connection opens
+    except InputError as exc:
+        fail(str(exc))
     log_path, handler = start_log(Path("logs"), job.mode, job.sheet, dt.datetime.now())
     if handler is None:
         click.echo(f"Note: no log is kept: the folder {log_path.parent} cannot be written here", err=True)
