@@ -186,12 +186,7 @@ def worksheets(path: Path, known_headers: Iterable[str] | None = None) -> tuple[
     known = frozenset(header_key(header) for header in known_headers)
     data = path.read_bytes()
     _check_bounds(path, data)
-    import openpyxl  # row by row, only the rows a header row may be in: cheap for any size of worksheet
-
-    try:
-        book = openpyxl.load_workbook(io.BytesIO(data), read_only=True, data_only=True)
-    except Exception as exc:  # openpyxl raises many types for damaged files; all mean the same to a user
-        raise InputError(f"{path.name} is not a readable .xlsx file (damaged or truncated); save it again") from exc
+    book = _open_rows(path, data)  # row by row, only the rows a header row may be in: cheap for any size
     try:
         found = []
         for sheet in book.worksheets:
@@ -238,13 +233,28 @@ def _source(title: str, sheet_name: str | None, ignored: Sequence[str]) -> str:
     return source
 
 
+def unreadable_workbook(path: Path) -> InputError:
+    """The one sentence for an .xlsx that is no workbook (damaged, truncated, or another file renamed)."""
+    return InputError(f"{path.name} is not a readable .xlsx file (damaged or truncated); save it again")
+
+
+def _open_rows(path: Path, data: bytes) -> Any:
+    """The workbook opened with openpyxl to be read row by row (read-only, saved values, not formulas)."""
+    import openpyxl
+
+    try:
+        return openpyxl.load_workbook(io.BytesIO(data), read_only=True, data_only=True)
+    except Exception as exc:  # openpyxl raises many types for damaged files; all mean the same to a user
+        raise unreadable_workbook(path) from exc
+
+
 def _open_workbook(path: Path, data: bytes) -> Any:
     from python_calamine import CalamineWorkbook  # imported here: CSV-only runs should not pay for it
 
     try:
         return CalamineWorkbook.from_filelike(io.BytesIO(data))
     except Exception as exc:  # calamine raises many types for damaged files; all mean the same to a user
-        raise InputError(f"{path.name} is not a readable .xlsx file (damaged or truncated); save it again") from exc
+        raise unreadable_workbook(path) from exc
 
 
 def _names(book: Any) -> list[str]:
@@ -319,7 +329,7 @@ def _check_bounds(path: Path, data: bytes) -> _Shape:
         package = zipfile.ZipFile(io.BytesIO(data))
         parts = package.infolist()
     except (zipfile.BadZipFile, ValueError, OSError) as exc:
-        raise InputError(f"{path.name} is not a readable .xlsx file (damaged or truncated); save it again") from exc
+        raise unreadable_workbook(path) from exc
     expanded = sum(part.file_size for part in parts)
     if expanded > MAX_EXPANDED_BYTES:
         raise InputError(
@@ -354,7 +364,7 @@ def _check_bounds(path: Path, data: bytes) -> _Shape:
                             f"may have{too_big}"
                         )
         except (zipfile.BadZipFile, OSError, EOFError) as exc:
-            raise InputError(f"{path.name} is not a readable .xlsx file (damaged or truncated); save it again") from exc
+            raise unreadable_workbook(path) from exc
         dense = max(dense, last_row * wide)
     return _Shape(unsaved, errors, dense)
 
@@ -398,12 +408,7 @@ def _read_xlsx_streaming(
     path: Path, data: bytes, sheet_name: str | None, known: frozenset[str]
 ) -> tuple[list[list[object]], str]:
     """Read with openpyxl row by row: for a worksheet whose few cells lie far apart (a huge used range)."""
-    import openpyxl
-
-    try:
-        book = openpyxl.load_workbook(io.BytesIO(data), read_only=True, data_only=True)
-    except Exception as exc:  # openpyxl raises many types for damaged files; all mean the same to a user
-        raise InputError(f"{path.name} is not a readable .xlsx file (damaged or truncated); save it again") from exc
+    book = _open_rows(path, data)
     try:
         names = [sheet.title for sheet in book.worksheets if hasattr(sheet, "iter_rows")]
         grids: dict[str, list[list[object]]] = {}

@@ -8,7 +8,6 @@ import click
 
 from batchupdate.cli import options
 
-
 DOCTOR_TIMEOUT = 10.0  # a check should answer soon; a slow link can be given longer
 
 

@@ -37,7 +37,7 @@ from batchupdate.pipeline import CHECK, PLAN, RUN, Job, read_job
 from batchupdate.progress import Progress
 from batchupdate.results import RowResult, read_results
 from batchupdate.session import run_job
-from batchupdate.sheet import cell_text, header_key, worksheets
+from batchupdate.sheet import cell_text, header_key, unreadable_workbook, worksheets
 from batchupdate.status import PROBLEMS, Status
 from batchupdate.validate import validate
 
@@ -375,7 +375,7 @@ def worksheet_rows(path: Path) -> dict[str, int]:
                     found[sheet.get("name", "")] = _count_rows(book, member)
             return found
     except (zipfile.BadZipFile, KeyError, ElementTree.ParseError, OSError) as exc:
-        raise InputError(f"{path.name} is not a readable .xlsx file (damaged or truncated); save it again") from exc
+        raise unreadable_workbook(path) from exc
 
 
 _ROW_TAG = re.compile(rb"<(?:\w+:)?row\b[^>]*?(/?)>")
