@@ -19,6 +19,16 @@ PACED_COMMANDS = ("plan", "run", "nightly")
 UNLIMITED = ["--rate", "1000"]
 
 
+@pytest.fixture(autouse=True)
+def own_runtime_folder(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Each test its own lock folder (batchupdate.locks): a test on another worker running the same sheet
+    against the same target is not another run of this one. Processes a test starts inherit it."""
+    runtime = tmp_path / "run-user"
+    runtime.mkdir(mode=0o700)
+    monkeypatch.setenv("XDG_RUNTIME_DIR", str(runtime))
+    return runtime
+
+
 def options_for(args: tuple[str, ...]) -> list[str]:
     """What the CLI fixtures add to ``args``: no progress bar, and no slow start where no --rate is named."""
     added = ["--no-progress"] if args[0] in SHEET_COMMANDS else []

@@ -16,14 +16,6 @@ from tests.fakes import write_csv
 TARGET = "https://college.app.axcelerate.com/api/"
 
 
-@pytest.fixture(autouse=True)
-def own_runtime_folder(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    runtime = tmp_path / "run-user"
-    runtime.mkdir(mode=0o700)
-    monkeypatch.setenv("XDG_RUNTIME_DIR", str(runtime))
-    return runtime
-
-
 @pytest.fixture
 def sheet(tmp_path: Path) -> Path:
     return write_csv(tmp_path / "term.csv", HEADER, [["700001", "31001", "BSBWHS411", "C", "", ""]])

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 import pandas as pd
 
-from batchupdate.cells import clean_text
+from batchupdate.cells import clean_text, parse_id
 
 if TYPE_CHECKING:
     from batchupdate.client import Api
@@ -42,6 +42,19 @@ CONTACT_ID_ALIASES = ("Contact No", "Contact Number", "contacts.contactid", "Stu
 CLASS_ID_ALIASES = ("Instance ID", "Class Instance ID", "Program Instance ID", "Course Instance ID", "classes.classid")
 START_DATE_ALIASES = ("Start", "Activity Start Date")
 END_DATE_ALIASES = ("End", "Finish", "Finish Date", "Activity End Date", "Activity Finish Date")
+
+
+def student_and_class(class_example: str) -> tuple[Column, Column]:
+    """The two columns every kind starts with: whose enrolment (contact_id) in which class (class_id)."""
+    return (
+        Column("contact_id", parse_id, "700001", required=True, aliases=CONTACT_ID_ALIASES),
+        Column("class_id", parse_id, class_example, required=True, aliases=CLASS_ID_ALIASES),
+    )
+
+
+def required_columns(named_by: tuple[str, str], changes: tuple[str, ...]) -> tuple[tuple[str, ...], ...]:
+    """The columns a sheet must have: the student, the class, one of the two naming the record, one change."""
+    return (("contact_id",), ("class_id",), named_by, changes)
 
 
 @dataclass(frozen=True)
@@ -173,6 +186,16 @@ def _end_before_start(frame: pd.DataFrame) -> pd.Series:
     return pd.Series(
         [isinstance(start, dt.date) and isinstance(end, dt.date) and end < start for start, end in pairs],
         index=frame.index,
+    )
+
+
+def named(rule: str, named_by: tuple[str, str], fix: str) -> RowRule:
+    """The rule that a row names its record by one of ``named_by`` (a name or an ID), with the fix if not."""
+    first, second = named_by
+    return RowRule(
+        rule,
+        lambda frame: blank_cells(frame, first) & blank_cells(frame, second),
+        lambda row: f"{first} and {second} are both blank; {fix}",
     )
 
 

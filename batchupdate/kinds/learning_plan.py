@@ -22,8 +22,6 @@ from batchupdate.cells import CellError, as_int, clean_text, parse_date, parse_i
 from batchupdate.client import Api, UnprovenWriteError, describe_error, truncate
 from batchupdate.errors import InputError, RejectedError, RetriableApiError
 from batchupdate.kinds.base import (
-    CLASS_ID_ALIASES,
-    CONTACT_ID_ALIASES,
     DATES_IN_ORDER,
     END_DATE_ALIASES,
     START_DATE_ALIASES,
@@ -32,9 +30,11 @@ from batchupdate.kinds.base import (
     Row,
     RowRule,
     Unresolved,
-    blank_cells,
     dates_conflict,
     format_date,
+    named,
+    required_columns,
+    student_and_class,
 )
 from batchupdate.kinds.units import class_contacts
 from batchupdate.learnt import learnt_readings
@@ -149,6 +149,10 @@ class ReportAnswer:
         )
 
 
+MODULE_NAMED_BY = ("module_name", "module_enrolment_id")
+MODULE_CHANGES = ("access", "start_date", "end_date")
+
+
 @dataclass
 class Modules:
     """The modules sheet kind; remembers the report's field names and status ids for one run."""
@@ -156,8 +160,7 @@ class Modules:
     name: str = "modules"
     distinctive: frozenset[str] = frozenset({"module_name", "module_enrolment_id", "access"})
     columns: tuple[Column, ...] = (
-        Column("contact_id", parse_id, "700001", required=True, aliases=CONTACT_ID_ALIASES),
-        Column("class_id", parse_id, "32001", required=True, aliases=CLASS_ID_ALIASES),
+        *student_and_class("32001"),
         # The report's field NAMEs (learningmoduleenrolments.*) and the v2 PUT's accessOverride are aXcelerate's.
         Column(
             "module_name",
@@ -186,19 +189,10 @@ class Modules:
         ),
     )
     template_columns: tuple[str, ...] = ("contact_id", "class_id", "module_name", "access", "start_date", "end_date")
-    required: tuple[tuple[str, ...], ...] = (
-        ("contact_id",),
-        ("class_id",),
-        ("module_name", "module_enrolment_id"),
-        ("access", "start_date", "end_date"),
-    )
-    changes: tuple[str, ...] = ("access", "start_date", "end_date")
+    required: tuple[tuple[str, ...], ...] = required_columns(MODULE_NAMED_BY, MODULE_CHANGES)
+    changes: tuple[str, ...] = MODULE_CHANGES
     rules: tuple[RowRule, ...] = (
-        RowRule(
-            "module",
-            lambda frame: blank_cells(frame, "module_name") & blank_cells(frame, "module_enrolment_id"),
-            lambda row: "module_name and module_enrolment_id are both blank; fill in the module's name",
-        ),
+        named("module", MODULE_NAMED_BY, "fill in the module's name"),
         # A row that leaves every value blank asks for nothing: it is looked up and comes out unchanged (an
         # export's rows that nobody filled in), never invalid.
         DATES_IN_ORDER,

@@ -20,8 +20,6 @@ from batchupdate.cells import CellError, as_int, clean_text, parse_date, parse_d
 from batchupdate.client import Api, UnprovenWriteError, describe_error
 from batchupdate.errors import ApiError, InputError, RejectedError, RetriableApiError
 from batchupdate.kinds.base import (
-    CLASS_ID_ALIASES,
-    CONTACT_ID_ALIASES,
     DATES_IN_ORDER,
     END_DATE_ALIASES,
     START_DATE_ALIASES,
@@ -30,9 +28,11 @@ from batchupdate.kinds.base import (
     Row,
     RowRule,
     Unresolved,
-    blank_cells,
     dates_conflict,
     format_date,
+    named,
+    required_columns,
+    student_and_class,
 )
 from batchupdate.kinds.outcomes import parse_outcome, short_code
 from batchupdate.learnt import learnt_readings
@@ -86,6 +86,10 @@ class ClassListing:
     lacks_activities: bool = False  # some enrolment had no ACTIVITIES key at all
 
 
+UNIT_NAMED_BY = ("unit_code", "unit_id")
+UNIT_CHANGES = ("outcome", "start_date", "end_date")
+
+
 @dataclass
 class Units:
     """The units sheet kind."""
@@ -93,8 +97,7 @@ class Units:
     name: str = "units"
     distinctive: frozenset[str] = frozenset({"unit_code", "unit_id", "outcome"})
     columns: tuple[Column, ...] = (
-        Column("contact_id", parse_id, "700001", required=True, aliases=CONTACT_ID_ALIASES),
-        Column("class_id", parse_id, "31001", required=True, aliases=CLASS_ID_ALIASES),
+        *student_and_class("31001"),
         # aXcelerate's own words: "Subject Code" (the PUT's subjectCode), a unit of competency (UoC).
         Column(
             "unit_code", parse_unit_code, "BSBWHS411", aliases=("Subject Code", "UoC Code", "Unit of Competency Code")
@@ -124,19 +127,10 @@ class Units:
         Column("end_date", parse_date, "28/11/2026", aliases=(*END_DATE_ALIASES, "Unit End Date", "Unit Finish Date")),
     )
     template_columns: tuple[str, ...] = ("contact_id", "class_id", "unit_code", "outcome", "start_date", "end_date")
-    required: tuple[tuple[str, ...], ...] = (
-        ("contact_id",),
-        ("class_id",),
-        ("unit_code", "unit_id"),
-        ("outcome", "start_date", "end_date"),
-    )
-    changes: tuple[str, ...] = ("outcome", "start_date", "end_date")
+    required: tuple[tuple[str, ...], ...] = required_columns(UNIT_NAMED_BY, UNIT_CHANGES)
+    changes: tuple[str, ...] = UNIT_CHANGES
     rules: tuple[RowRule, ...] = (
-        RowRule(
-            "unit",
-            lambda frame: blank_cells(frame, "unit_code") & blank_cells(frame, "unit_id"),
-            lambda row: "unit_code and unit_id are both blank; fill in the unit code (e.g. BSBWHS411)",
-        ),
+        named("unit", UNIT_NAMED_BY, "fill in the unit code (e.g. BSBWHS411)"),
         # A row that leaves every value blank asks for nothing: it is looked up and comes out unchanged (an
         # export's rows that nobody filled in), never invalid.
         DATES_IN_ORDER,
