@@ -404,9 +404,21 @@ class Ran:
     stdout: str
     stderr: str
 
+    @property
+    def output(self) -> str:
+        """Everything it printed, stdout then stderr."""
+        return self.stdout + self.stderr
 
-def invoke_cli(args: Sequence[str], folder: Path, url: str | None = None, env: Mapping[str, str] | None = None) -> Ran:
-    """Run `batchupdate ARGS` in this process (click's CliRunner) in ``folder``, as a user's shell would.
+
+def invoke_cli(
+    args: Sequence[str],
+    folder: Path,
+    url: str | None = None,
+    env: Mapping[str, str] | None = None,
+    answer: str | None = None,
+) -> Ran:
+    """Run `batchupdate ARGS` in this process (click's CliRunner) in ``folder``, as a user's shell would
+    (``answer`` is what the user types, if anything).
 
     The environment is the test's without any AXCELERATE_ variable, plus ``url``'s and ``env``. An exception
     the CLI let through is shown on stderr as Python would show it (a traceback, exit 1), so a test that
@@ -421,7 +433,7 @@ def invoke_cli(args: Sequence[str], folder: Path, url: str | None = None, env: M
     overrides.update(env or {})
     with contextlib.chdir(folder), ThreadPoolExecutor(max_workers=1) as own_thread:
         # Its own thread, as its own process would have: no event loop of the test's (Playwright's) around it.
-        result = own_thread.submit(CliRunner().invoke, main, list(args), env=overrides).result()
+        result = own_thread.submit(CliRunner().invoke, main, list(args), input=answer, env=overrides).result()
     stderr = result.stderr
     if result.exception is not None and not isinstance(result.exception, SystemExit):
         stderr += "".join(traceback.format_exception(result.exception))

@@ -13,13 +13,11 @@ from pathlib import Path
 
 import openpyxl
 import pytest
-from click.testing import CliRunner, Result
 
-from batchupdate.cli import main
 from batchupdate.kinds.outcomes import short_code
 from batchupdate.sandbox import SANDBOX_API_TOKEN, SANDBOX_WS_TOKEN, RunningSandbox
 from batchupdate.sandbox.settings import READINGS
-from tests.fakes import read_results
+from tests.fakes import Ran, invoke_cli, read_results
 
 UNIT_HEADERS = ["contact_id", "student_name", "class_id", "class_name", "unit_code", "unit_name"]
 UNIT_HEADERS += ["outcome", "start_date", "end_date"]
@@ -27,12 +25,10 @@ MODULE_HEADERS = ["contact_id", "student_name", "class_id", "class_name", "modul
 MODULE_HEADERS += ["current_access", "start_date", "end_date"]
 
 
-def invoke(sandbox: RunningSandbox, *args: str) -> Result:
+def invoke(sandbox: RunningSandbox, *args: str) -> Ran:
     """`batchupdate ARGS` in the working folder against the sandbox, as a user would type it."""
-    env = {"AXCELERATE_URL": sandbox.url, "AXCELERATE_API_TOKEN": SANDBOX_API_TOKEN}
-    env["AXCELERATE_WS_TOKEN"] = SANDBOX_WS_TOKEN
     extra = ["--no-progress"] if args[0] in ("check", "plan", "run") else []
-    return CliRunner().invoke(main, [*args, *extra], env=env)
+    return invoke_cli([*args, *extra], Path.cwd(), sandbox.url)
 
 
 @pytest.fixture
@@ -57,8 +53,8 @@ def modules_unreadable(reading: str) -> bool:
     return knobs.get("report_row_cap") is not None and not knobs.get("report_paging")
 
 
-def assert_stops_without_a_file(result: Result, path: Path) -> None:
-    assert result.exit_code == 3, result.output
+def assert_stops_without_a_file(result: Ran, path: Path) -> None:
+    assert result.returncode == 3, result.output
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and "could not read class 32001's modules completely" in lines[0], result.stderr
     assert not path.exists()
@@ -82,7 +78,7 @@ def test_export_units_lists_every_student_and_unit_with_names_and_short_codes(
 ) -> None:
     result = run_cli("export", "units", "--class", "31002")
 
-    assert result.exit_code == 0, result.output
+    assert result.returncode == 0, result.output
     path = tmp_path / f"units-31002-{dt.date.today().isoformat()}.xlsx"
     assert f"Wrote {path.name}" in result.output
     book = openpyxl.load_workbook(path)
@@ -110,10 +106,10 @@ def test_export_units_lists_every_student_and_unit_with_names_and_short_codes(
 def test_an_export_costs_the_lookups_a_run_of_its_rows_would(run_cli, sandbox: RunningSandbox, tmp_path: Path) -> None:
     requests(sandbox)
     exported = run_cli("export", "units", "--class", "31001", "--class", "31002", "-o", "both.xlsx")
-    assert exported.exit_code == 0, exported.output
+    assert exported.returncode == 0, exported.output
     export_requests = sorted((method, path) for method, path, _ in requests(sandbox))
     ran = run_cli("run", "both.xlsx")
-    assert ran.exit_code == 0, ran.output
+    assert ran.returncode == 0, ran.output
     run_requests = sorted((method, path) for method, path, _ in requests(sandbox))
     # 31001 holds 130 students: two pages of its listing; 31002 one.
     assert export_requests == run_requests == [("GET", "/course/enrolments")] * 3
@@ -126,13 +122,13 @@ def test_an_untouched_export_sends_no_write_and_every_row_is_unchanged(under_rea
         if kind == "modules" and modules_unreadable(reading):
             assert_stops_without_a_file(exported, tmp_path / f"{kind}.xlsx")
             continue
-        assert exported.exit_code == 0, exported.output
+        assert exported.returncode == 0, exported.output
         before = sandbox.store.snapshot()
         requests(sandbox)
 
         result = run_cli("run", f"{kind}.xlsx")
 
-        assert result.exit_code == 0, result.output
+        assert result.returncode == 0, result.output
         assert [method for method, _, _ in requests(sandbox) if method == "PUT"] == []
         assert sandbox.store.snapshot() == before
         statuses = {line["status"] for line in read_results(tmp_path / f"{kind}.results.xlsx")}
@@ -141,7 +137,7 @@ def test_an_untouched_export_sends_no_write_and_every_row_is_unchanged(under_rea
 
 def test_edited_cells_and_only_those_are_written(under_reading, tmp_path: Path) -> None:
     sandbox, run_cli, _ = under_reading
-    assert run_cli("export", "units", "--class", "31002", "-o", "term4.xlsx").exit_code == 0
+    assert run_cli("export", "units", "--class", "31002", "-o", "term4.xlsx").returncode == 0
     book = openpyxl.load_workbook(tmp_path / "term4.xlsx")
     sheet = book["units"]
     column = {cell.value: cell.column for cell in sheet[1]}
@@ -156,7 +152,7 @@ def test_edited_cells_and_only_those_are_written(under_reading, tmp_path: Path) 
 
     result = run_cli("run", "term4.xlsx")
 
-    assert result.exit_code == 0, result.output
+    assert result.returncode == 0, result.output
     puts = [fields for method, _, fields in requests(sandbox) if method == "PUT"]
     assert len(puts) == 2
     sent = sorted(
@@ -181,7 +177,7 @@ def test_modules_export_round_trip_writes_exactly_the_edited_access_and_dates(un
     if modules_unreadable(reading):
         assert_stops_without_a_file(result, tmp_path / "plan.xlsx")
         return
-    assert result.exit_code == 0, result.output
+    assert result.returncode == 0, result.output
     book = openpyxl.load_workbook(tmp_path / "plan.xlsx")
     sheet = book["modules"]
     assert [cell.value for cell in sheet[1]] == MODULE_HEADERS
@@ -196,7 +192,7 @@ def test_modules_export_round_trip_writes_exactly_the_edited_access_and_dates(un
 
     ran = run_cli("run", "plan.xlsx")
 
-    assert ran.exit_code == 0, ran.output
+    assert ran.returncode == 0, ran.output
     puts = [fields for method, _, fields in requests(sandbox) if method == "PUT"]
     assert sorted(fields.get("accessoverride", "-") for fields in puts) == ["-", "true"]
     assert sorted(fields.get("startdate", "-") for fields in puts) == ["-", "2026-03-02"]
@@ -205,9 +201,9 @@ def test_modules_export_round_trip_writes_exactly_the_edited_access_and_dates(un
 
 
 def test_open_only_leaves_out_units_that_hold_a_final_outcome(run_cli, tmp_path: Path) -> None:
-    assert run_cli("export", "units", "--class", "31002", "-o", "all.xlsx").exit_code == 0
+    assert run_cli("export", "units", "--class", "31002", "-o", "all.xlsx").returncode == 0
     result = run_cli("export", "units", "--class", "31002", "-o", "open.xlsx", "--open-only")
-    assert result.exit_code == 0, result.output
+    assert result.returncode == 0, result.output
     every, open_rows = data_rows(tmp_path / "all.xlsx"), data_rows(tmp_path / "open.xlsx")
     assert {row["outcome"] for row in open_rows} <= {None, "CA", "NYS"}
     assert len(open_rows) == sum(row["outcome"] in (None, "CA", "NYS") for row in every) < len(every)
@@ -215,12 +211,12 @@ def test_open_only_leaves_out_units_that_hold_a_final_outcome(run_cli, tmp_path:
 
 
 def test_a_csv_export_runs_back_unchanged(run_cli, sandbox: RunningSandbox, tmp_path: Path) -> None:
-    assert run_cli("export", "units", "--class", "31003", "-o", "units.csv").exit_code == 0
+    assert run_cli("export", "units", "--class", "31003", "-o", "units.csv").returncode == 0
     text = (tmp_path / "units.csv").read_text(encoding="utf-8-sig")
     assert text.splitlines()[0] == ",".join(UNIT_HEADERS)
     requests(sandbox)
     result = run_cli("run", "units.csv")
-    assert result.exit_code == 0, result.output
+    assert result.returncode == 0, result.output
     assert not [method for method, _, _ in requests(sandbox) if method == "PUT"]
 
 
@@ -235,7 +231,7 @@ def test_a_csv_export_runs_back_unchanged(run_cli, sandbox: RunningSandbox, tmp_
 )
 def test_an_export_that_cannot_be_made_says_why_in_one_line(run_cli, args: list[str], message: str) -> None:
     result = run_cli(*args)
-    assert result.exit_code == 2, result.output
+    assert result.returncode == 2, result.output
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and message in lines[0], result.stderr
 
@@ -244,13 +240,13 @@ def test_an_export_never_overwrites_a_file(run_cli, tmp_path: Path) -> None:
     filled = tmp_path / "term4.xlsx"
     filled.write_bytes(b"filled in already")
     result = run_cli("export", "units", "--class", "31002", "-o", "term4.xlsx")
-    assert result.exit_code == 2 and "already exists" in result.stderr
+    assert result.returncode == 2 and "already exists" in result.stderr
     assert filled.read_bytes() == b"filled in already"
 
 
 @pytest.mark.skipif(shutil.which("soffice") is None, reason="LibreOffice (soffice) is not installed")
 def test_an_exported_workbook_opens_in_libreoffice(run_cli, tmp_path: Path) -> None:
-    assert run_cli("export", "units", "--class", "31002", "-o", "term4.xlsx").exit_code == 0
+    assert run_cli("export", "units", "--class", "31002", "-o", "term4.xlsx").returncode == 0
     profile = tmp_path / "lo-profile"
     converted = subprocess.run(
         ["soffice", f"-env:UserInstallation=file://{profile}", "--headless", "--convert-to", "pdf", "term4.xlsx"],
@@ -268,7 +264,7 @@ def test_an_exported_workbook_opens_in_libreoffice(run_cli, tmp_path: Path) -> N
 def test_nightly_applies_an_edited_export_and_a_workbook_whose_first_worksheet_is_instructions(
     run_cli, sandbox: RunningSandbox, tmp_path: Path
 ) -> None:
-    assert run_cli("export", "units", "--class", "31003", "-o", "export.xlsx").exit_code == 0
+    assert run_cli("export", "units", "--class", "31003", "-o", "export.xlsx").returncode == 0
     book = openpyxl.load_workbook(tmp_path / "export.xlsx")
     column = {cell.value: cell.column - 1 for cell in book["units"][1]}
     edited = next(row for row in book["units"].iter_rows(min_row=2) if row[column["outcome"]].value != "CNA")
@@ -287,7 +283,7 @@ def test_nightly_applies_an_edited_export_and_a_workbook_whose_first_worksheet_i
 
     result = run_cli("nightly", str(inbox), "--settle-seconds", "0")
 
-    assert result.exit_code == 0, result.output
+    assert result.returncode == 0, result.output
     puts = [fields for method, _, fields in requests(sandbox) if method == "PUT"]
     assert [fields["competent"] for fields in puts] == ["30"]  # one write; the second sheet finds it done
     archived = sorted(path.name for path in (inbox / "archive").rglob("*.results.*"))

@@ -18,26 +18,24 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from click.testing import CliRunner, Result
 
 from batchupdate import __version__
-from batchupdate.cli import main
 from batchupdate.journal import journal_path
 from tests.fakes import UNIT_COLUMNS as HEADER
-from tests.fakes import write_csv
+from tests.fakes import Ran, invoke_cli, write_csv
 
 GOOD_ROW = ["700001", "31001", "BSBWHS411", "C", "", ""]
 BAD_ROW = ["700001", "31001", "BSBWHS411", "XX", "", ""]
 
 
-def invoke(*args: str, env: dict[str, str] | None = None) -> Result:
-    return CliRunner().invoke(main, list(args), env=env, catch_exceptions=True)
+def invoke(*args: str, env: dict[str, str] | None = None) -> Ran:
+    return invoke_cli(args, Path.cwd(), env=env)
 
 
-def one_line_failure(result: Result, code: int, *fragments: str) -> None:
+def one_line_failure(result: Ran, code: int, *fragments: str) -> None:
     """Exit ``code``, no traceback, an ``Error:`` line holding every fragment."""
-    assert result.exit_code == code, result.output
-    assert ("Traceback" not in result.output and result.exception is None) or isinstance(result.exception, SystemExit)
+    assert result.returncode == code, result.output
+    assert "Traceback" not in result.output
     errors = [line for line in result.output.splitlines() if line.startswith("Error:")]
     assert len(errors) == 1, result.output
     for fragment in fragments:
@@ -71,7 +69,7 @@ def test_a_results_file_held_open_by_excel_is_one_line(sheet: Path, monkeypatch:
 def test_a_read_only_working_folder_still_checks_without_a_log(sheet: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr("batchupdate.logfile._writable", lambda folder: False)
     result = invoke("check", str(sheet))
-    assert result.exit_code == 1 and "no log is kept" in result.output and "Traceback" not in result.output
+    assert result.returncode == 1 and "no log is kept" in result.output and "Traceback" not in result.output
     assert not (sheet.parent / "logs").exists()
 
 
@@ -122,7 +120,7 @@ def test_a_non_ascii_token_is_one_line_that_does_not_show_it(sheet: Path) -> Non
 @pytest.mark.parametrize(("port", "fragment"), [("99999", "99999"), ("0", "0")])
 def test_a_port_out_of_range_is_a_usage_error(port: str, fragment: str) -> None:
     result = invoke("sandbox", "--port", port)
-    assert result.exit_code == 2 and fragment in result.output and "Traceback" not in result.output
+    assert result.returncode == 2 and fragment in result.output and "Traceback" not in result.output
 
 
 def test_a_port_in_use_is_one_line(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -143,11 +141,11 @@ def test_a_folder_given_as_a_file_is_one_line(tmp_path: Path, monkeypatch: pytes
 def test_check_writes_the_results_it_is_asked_for_and_never_points_at_one_it_did_not_write(sheet: Path) -> None:
     many = write_csv(sheet.with_name("many.csv"), HEADER, [BAD_ROW] * 25)
     plain = invoke("check", str(many))
-    assert plain.exit_code == 1 and "... and 5 more" in plain.output
+    assert plain.returncode == 1 and "... and 5 more" in plain.output
     assert "results file" not in plain.output and not many.with_name("many.results.csv").exists()
 
     asked = invoke("check", str(sheet), "--results", "checked.csv")
-    assert asked.exit_code == 1, asked.output
+    assert asked.returncode == 1, asked.output
     lines = (sheet.parent / "checked.csv").read_text(encoding="utf-8-sig").splitlines()
     assert [line.split(",")[7] for line in lines[1:]] == ["valid", "invalid"]
     assert "Results: checked.csv" in asked.output
@@ -155,7 +153,7 @@ def test_check_writes_the_results_it_is_asked_for_and_never_points_at_one_it_did
 
 def test_logs_have_a_header_and_a_failed_command_leaves_none(sheet: Path) -> None:
     failed = invoke("check", "missing.csv")
-    assert failed.exit_code == 2
+    assert failed.returncode == 2
     assert not list(Path("logs").glob("*.log")), "no empty log file for a command that failed"
     done = invoke("check", str(sheet))
     [log] = Path("logs").glob("*.log")
@@ -168,10 +166,10 @@ def test_logs_have_a_header_and_a_failed_command_leaves_none(sheet: Path) -> Non
 
 def test_nightly_takes_no_progress_and_a_misused_nightly_still_prints_its_json_line(tmp_path: Path) -> None:
     result = invoke("nightly", str(tmp_path / "nowhere"), "--no-progress")
-    assert result.exit_code == 2 and "No such option" not in result.output
+    assert result.returncode == 2 and "No such option" not in result.output
     assert json.loads(result.stdout.strip().splitlines()[-1])["exit"] == 2
     misused = invoke("nightly", str(tmp_path), "--settle-seconds", "soon")
-    assert misused.exit_code == 2
+    assert misused.returncode == 2
     line = json.loads(misused.stdout.strip().splitlines()[0])
     assert line["inbox"] == str(tmp_path) and line["exit"] == 2 and "soon" in line["error"]
 

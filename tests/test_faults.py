@@ -1,4 +1,4 @@
-"""Faults scripted through the sandbox's hook, met by the real CLI (in-process, click's CliRunner) as a user
+"""Faults scripted through the sandbox's hook, met by the real CLI (in-process, tests.fakes.invoke_cli) as a user
 would: what shows on screen, what the results file holds, and that running the same command again goes on."""
 
 from __future__ import annotations
@@ -7,14 +7,12 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
-from click.testing import CliRunner, Result
 
-from batchupdate.cli import main
 from batchupdate.cli.sheets import _Bar
 from batchupdate.client import SLOW_DOWN
-from batchupdate.sandbox import SANDBOX_API_TOKEN, SANDBOX_WS_TOKEN, RunningSandbox, Store
+from batchupdate.sandbox import RunningSandbox, Store
 from batchupdate.sandbox.faults import ScriptedFault, fail_every_write, throttle_first
-from tests.fakes import read_results, write_csv
+from tests.fakes import Ran, invoke_cli, read_results, write_csv
 
 HEADER = ["contact_id", "class_id", "unit_code", "outcome", "start_date", "end_date"]
 PUT = ("PUT", "/course/enrolment")
@@ -34,12 +32,10 @@ def changing_rows(store: Store, count: int) -> list[list[object]]:
     return rows[:count]
 
 
-def run(folder: Path, sandbox: RunningSandbox, *args: str, monkeypatch: pytest.MonkeyPatch) -> Result:
+def run(folder: Path, sandbox: RunningSandbox, *args: str, monkeypatch: pytest.MonkeyPatch) -> Ran:
     """`batchupdate run ARGS` in ``folder`` against the sandbox, as a user would type it."""
     monkeypatch.chdir(folder)
-    env = {"AXCELERATE_URL": sandbox.url, "AXCELERATE_API_TOKEN": SANDBOX_API_TOKEN}
-    env["AXCELERATE_WS_TOKEN"] = SANDBOX_WS_TOKEN
-    return CliRunner().invoke(main, ["run", *args, "--no-progress", "--rate", "200"], env=env)
+    return invoke_cli(["run", *args, "--no-progress", "--rate", "200"], folder, sandbox.url)
 
 
 def puts(sandbox: RunningSandbox) -> Counter[str]:
@@ -55,7 +51,7 @@ def test_a_server_failing_every_write_stops_the_run_and_the_same_command_goes_on
     stopped = run(tmp_path, sandbox, str(sheet), "--concurrency", "4", monkeypatch=monkeypatch)
 
     shown = stopped.stdout + stopped.stderr
-    assert stopped.exit_code == 3, shown
+    assert stopped.returncode == 3, shown
     assert shown.count("10 writes in a row failed with server errors or no answer") == 1, shown  # told once
     assert "Run stopped: 10 writes in a row failed" in stopped.stderr
     assert "run the same command again to resume" in stopped.stderr
@@ -72,14 +68,14 @@ def test_a_server_failing_every_write_stops_the_run_and_the_same_command_goes_on
     sandbox.script.clear()  # aXcelerate is back
     sandbox.stats.reset()
     again = run(tmp_path, sandbox, str(sheet), "--concurrency", "4", monkeypatch=monkeypatch)
-    assert again.exit_code == 1, again.stdout + again.stderr  # the failed rows stay failed, the rest are done
+    assert again.returncode == 1, again.stdout + again.stderr  # the failed rows stay failed, the rest are done
     assert "Resumed an interrupted run" in again.stdout
     results = read_results(tmp_path / "outcomes.results.csv")
     assert Counter(line["status"] for line in results) == {"failed": statuses["failed"], "updated": statuses["skipped"]}
 
     failed = run(tmp_path, sandbox, str(tmp_path / "outcomes.results.csv"), "--only", "failed",
                  "--results", str(tmp_path / "retry.csv"), monkeypatch=monkeypatch)  # fmt: skip
-    assert failed.exit_code == 0, failed.stdout + failed.stderr
+    assert failed.returncode == 0, failed.stdout + failed.stderr
     assert {line["status"] for line in read_results(tmp_path / "retry.csv")} == {"updated"}
     assert sandbox.stats.writes_applied == 40 and set(puts(sandbox).values()) == {1}  # each sent once since
 
@@ -93,7 +89,7 @@ def test_early_429s_cost_a_run_nothing_but_time(
 
     result = run(tmp_path, sandbox, str(sheet), monkeypatch=monkeypatch)
 
-    assert result.exit_code == 0, result.stdout + result.stderr
+    assert result.returncode == 0, result.stdout + result.stderr
     assert sandbox.stats.throttled == (4 if retry_after is None else 1)
     assert {line["status"] for line in read_results(tmp_path / "outcomes.results.csv")} == {"updated"}
     assert sandbox.stats.writes_applied == 30 and set(puts(sandbox).values()) == {1}

@@ -9,12 +9,11 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from click.testing import CliRunner, Result
 
-from batchupdate.cli import main, sheets
+from batchupdate.cli import sheets
 from batchupdate.config import Connection
-from batchupdate.sandbox import SANDBOX_API_TOKEN, SANDBOX_WS_TOKEN, RunningSandbox
-from tests.fakes import read_results, write_csv
+from batchupdate.sandbox import RunningSandbox
+from tests.fakes import Ran, invoke_cli, read_results, write_csv
 
 TENANT = "PRODUCTION yourcollege.app.axcelerate.com"
 HEADER = ["contact_id", "class_id", "unit_code", "outcome", "end_date"]
@@ -41,12 +40,10 @@ def run(
     *args: str,
     answer: str | None = None,
     command: str = "run",
-) -> Result:
+) -> Ran:
     monkeypatch.chdir(tmp_path)
     sheet = write_csv(tmp_path / "term4.csv", HEADER, ROWS)
-    env = {"AXCELERATE_URL": sandbox.url, "AXCELERATE_API_TOKEN": SANDBOX_API_TOKEN}
-    env["AXCELERATE_WS_TOKEN"] = SANDBOX_WS_TOKEN
-    return CliRunner().invoke(main, [command, str(sheet), "--no-progress", *args], input=answer, env=env)
+    return invoke_cli([command, str(sheet), "--no-progress", *args], tmp_path, sandbox.url, answer=answer)
 
 
 def writes(sandbox: RunningSandbox) -> list[dict[str, str]]:
@@ -64,7 +61,7 @@ def test_no_ends_the_run_with_nothing_written(
 
     result = run(tmp_path, sandbox, monkeypatch, answer="n\n")
 
-    assert result.exit_code == 1, result.output
+    assert result.returncode == 1, result.output
     assert f"Target: {TENANT}" in result.stdout
     assert f"About to write 2 rows to {TENANT}." in result.stderr
     assert "Write them? [y/N]" in result.stderr
@@ -89,7 +86,7 @@ def test_yes_at_the_question_writes(
 
     result = run(tmp_path, sandbox, monkeypatch, answer="y\n")
 
-    assert result.exit_code == 0, result.output
+    assert result.returncode == 0, result.output
     assert "Write them? [y/N]" in result.stderr
     assert sorted(fields["contactid"] for fields in writes(sandbox)) == ["700001", "700002"]
     assert [status for status, _ in statuses(tmp_path)] == ["updated", "unchanged", "updated"]
@@ -102,7 +99,7 @@ def test_end_of_input_at_the_question_is_no(
 
     result = run(tmp_path, sandbox, monkeypatch, answer="")
 
-    assert result.exit_code == 1, result.output
+    assert result.returncode == 1, result.output
     assert writes(sandbox) == []
     assert "Traceback" not in result.output
 
@@ -138,7 +135,7 @@ def test_yes_or_no_terminal_goes_ahead_without_asking(
 
     result = run(tmp_path, sandbox, monkeypatch, *args)
 
-    assert result.exit_code == 0, result.output
+    assert result.returncode == 0, result.output
     assert "Write them?" not in result.output
     assert len(writes(sandbox)) == 2
 
@@ -150,7 +147,7 @@ def test_a_tenant_that_is_not_production_is_not_asked_about(
 
     result = run(tmp_path, sandbox, monkeypatch)
 
-    assert result.exit_code == 0, result.output
+    assert result.returncode == 0, result.output
     assert "Write them?" not in result.output
     assert len(writes(sandbox)) == 2
 
@@ -159,11 +156,11 @@ def test_nothing_to_write_asks_nothing(
     tmp_path: Path, sandbox: RunningSandbox, monkeypatch: pytest.MonkeyPatch, production: None
 ) -> None:
     terminal(monkeypatch)
-    assert run(tmp_path, sandbox, monkeypatch, "--yes").exit_code == 0
+    assert run(tmp_path, sandbox, monkeypatch, "--yes").returncode == 0
 
     again = run(tmp_path, sandbox, monkeypatch)
 
-    assert again.exit_code == 0, again.output
+    assert again.returncode == 0, again.output
     assert "Write them?" not in again.output
     assert [status for status, _ in statuses(tmp_path)] == ["unchanged"] * 3
 
@@ -175,6 +172,6 @@ def test_plan_never_asks(
 
     result = run(tmp_path, sandbox, monkeypatch, command="plan")
 
-    assert result.exit_code == 0, result.output
+    assert result.returncode == 0, result.output
     assert "Write them?" not in result.output
     assert writes(sandbox) == []

@@ -7,12 +7,10 @@ from pathlib import Path
 
 import openpyxl
 import pytest
-from click.testing import CliRunner
 
-from batchupdate.cli import main
 from batchupdate.kinds import known_headers
 from batchupdate.results import ResultsWriter, RowResult, read_results
-from batchupdate.sandbox import SANDBOX_API_TOKEN, SANDBOX_WS_TOKEN, RunningSandbox
+from batchupdate.sandbox import RunningSandbox
 from batchupdate.sheet import read_sheet, worksheets
 from batchupdate.status import Status
 from batchupdate.templates import write_template
@@ -197,32 +195,26 @@ def test_unknown_extensions_are_refused_in_one_line(cli, args: list[str], messag
     assert not (tmp_path / "u.ods").exists() and not (tmp_path / "r.ods").exists()
 
 
-def test_only_failed_and_undo_work_from_a_results_workbook(
-    sandbox: RunningSandbox, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.chdir(tmp_path)
-    env = {"AXCELERATE_URL": sandbox.url, "AXCELERATE_API_TOKEN": SANDBOX_API_TOKEN}
-    env["AXCELERATE_WS_TOKEN"] = SANDBOX_WS_TOKEN
-    runner = CliRunner()
+def test_only_failed_and_undo_work_from_a_results_workbook(sandbox: RunningSandbox, cli, tmp_path: Path) -> None:
     store = sandbox.store
     enrolments = store.program_enrolments(contact_id=None, class_id=31002, program_id=None, offset=0, limit=1000)
     unit = next(u for u in store.unit_enrolments_of([e.enrol_id for e in enrolments]) if u.outcome_code != "30")
-    Path("term4.csv").write_text(
+    (tmp_path / "term4.csv").write_text(
         "contact_id,class_id,unit_code,outcome\n"
         f"{unit.contact_id},31002,{unit.unit_code},CNA\n"
         f"{unit.contact_id},31002,ZZZ999,C\n"  # no such unit: failed
     )
-    first = runner.invoke(main, ["run", "term4.csv", "--results", "term4.results.xlsx", "--no-progress"], env=env)
-    assert first.exit_code == 1, first.output
+    first = cli("run", "term4.csv", "--results", "term4.results.xlsx", url=sandbox.url)
+    assert first.returncode == 1, first.output
     assert known(store.unit_enrolment(unit.contact_id, 31002, unit.unit_id))["outcome_code"] == "30"
 
-    again = runner.invoke(main, ["run", "term4.results.xlsx", "--only", "failed", "--no-progress"], env=env)
-    assert again.exit_code == 1, again.output
+    again = cli("run", "term4.results.xlsx", "--only", "failed", url=sandbox.url)
+    assert again.returncode == 1, again.output
     rerun = read_results_workbook(tmp_path / "term4.results.results.xlsx")
     assert [(line["row"], line["status"]) for line in rerun] == [("3", "failed")]  # the original line, kept
 
-    undone = runner.invoke(main, ["undo", "term4.results.xlsx"], env=env)
-    assert undone.exit_code == 0, undone.output
-    applied = runner.invoke(main, ["run", "term4.results.undo.csv", "--no-progress"], env=env)
-    assert applied.exit_code == 0, applied.output
+    undone = cli("undo", "term4.results.xlsx")
+    assert undone.returncode == 0, undone.output
+    applied = cli("run", "term4.results.undo.csv", url=sandbox.url)
+    assert applied.returncode == 0, applied.output
     assert known(store.unit_enrolment(unit.contact_id, 31002, unit.unit_id))["outcome_code"] == unit.outcome_code
