@@ -222,6 +222,22 @@ def dates_conflict(row: Row, held_start: dt.date | None, held_end: dt.date | Non
     return None
 
 
+def date_changes(row: Row, held_start: dt.date | None, held_end: dt.date | None) -> list[Change]:
+    """The row's start_date and end_date where they differ from those aXcelerate holds (blank: no change)."""
+    held = (("start_date", held_start), ("end_date", held_end))
+    return [
+        Change(column, format_date(current), format_date(row[column]))
+        for column, current in held
+        if row[column] is not None and row[column] != current
+    ]
+
+
+def date_fields(row: Row, changed: set[str], start_field: str, end_field: str) -> dict[str, str]:
+    """The write's fields for the dates that change, under the names the endpoint gives them."""
+    fields = (("start_date", start_field), ("end_date", end_field))
+    return {name: format_date(row[column]) for column, name in fields if column in changed}
+
+
 def format_date(value: dt.date | None) -> str:
     """A date as aXcelerate takes it: YYYY-MM-DD, or '' for none."""
     return value.isoformat() if value else ""

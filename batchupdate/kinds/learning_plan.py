@@ -30,6 +30,8 @@ from batchupdate.kinds.base import (
     Row,
     RowRule,
     Unresolved,
+    date_changes,
+    date_fields,
     dates_conflict,
     format_date,
     named,
@@ -354,11 +356,7 @@ class Modules:
                 changes.append(Change("access", UNKNOWN, ACCESS_SHOWN[wanted]))
             elif target.access != wanted:
                 changes.append(Change("access", ACCESS_SHOWN[target.access], ACCESS_SHOWN[wanted]))
-        for column, current in (("start_date", target.start_date), ("end_date", target.end_date)):
-            wanted_date = row[column]
-            if wanted_date is not None and wanted_date != current:
-                changes.append(Change(column, format_date(current), format_date(wanted_date)))
-        return changes
+        return [*changes, *date_changes(row, target.start_date, target.end_date)]
 
     def conflict(self, row: Row, target: ModuleEnrolment) -> str | None:
         return dates_conflict(row, target.start_date, target.end_date)
@@ -374,10 +372,7 @@ class Modules:
         changed = {change.column for change in self.compare(row, target)}
         if "access" in changed:
             form["accessOverride"] = row["access"].override  # "" clears: present-but-empty is a change
-        if "start_date" in changed:
-            form["startDate"] = format_date(row["start_date"])
-        if "end_date" in changed:
-            form["endDate"] = format_date(row["end_date"])
+        form.update(date_fields(row, changed, "startDate", "endDate"))
         reply = await api.put_reply(WRITE_PATH, form)
         # The response is undocumented (useCache=false asks for the module enrolment): only a reply holding
         # the module enrolment with the wanted values proves the write; anything else is re-read.

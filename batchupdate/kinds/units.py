@@ -28,6 +28,8 @@ from batchupdate.kinds.base import (
     Row,
     RowRule,
     Unresolved,
+    date_changes,
+    date_fields,
     dates_conflict,
     format_date,
     named,
@@ -294,11 +296,7 @@ class Units:
         wanted_outcome = row["outcome"]
         if wanted_outcome is not None and target.outcome != str(wanted_outcome):
             changes.append(Change("outcome", _outcome_text(target.outcome), _outcome_text(wanted_outcome)))
-        for column, current in (("start_date", target.start_date), ("end_date", target.end_date)):
-            wanted = row[column]
-            if wanted is not None and wanted != current:
-                changes.append(Change(column, format_date(current), format_date(wanted)))
-        return changes
+        return [*changes, *date_changes(row, target.start_date, target.end_date)]
 
     def conflict(self, row: Row, target: UnitEnrolment) -> str | None:
         return dates_conflict(row, target.start_date, target.end_date)
@@ -313,10 +311,7 @@ class Units:
         changed = {change.column for change in self.compare(row, target)}
         if "outcome" in changed:
             form["competent"] = row["outcome"]
-        if "start_date" in changed:
-            form["activityStartDate"] = format_date(row["start_date"])
-        if "end_date" in changed:
-            form["activityEndDate"] = format_date(row["end_date"])
+        form.update(date_fields(row, changed, "activityStartDate", "activityEndDate"))
         reply = await api.put_reply(UPDATE_PATH, form)
         status, message = _status_and_message(reply.body)
         if status == "success":  # the documented success, in any case of keys
