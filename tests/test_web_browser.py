@@ -316,7 +316,8 @@ def test_the_open_page_notices_a_restart_and_the_run_resumes(
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     page = context.new_page()
-    with web_process(sandbox.url, data_dir, port, "--rate", "6") as server:
+    # --timeout 5: the resume waits out the killed server's request timeout for its writes in flight.
+    with web_process(sandbox.url, data_dir, port, "--rate", "6", "--timeout", "5") as server:
         page.goto(url)
         page.set_input_files("#sheet", str(sheet))
         page.click("#check-button")
@@ -328,7 +329,7 @@ def test_the_open_page_notices_a_restart_and_the_run_resumes(
         wait_on_page(page, "(document.getElementById('progress') || {value: 0}).value > 3")
         kill(server)
     expect(page.locator("#progress-note")).to_have_text("Lost touch with the server; trying again…", timeout=TIMEOUT)
-    with web_process(sandbox.url, data_dir, port, "--rate", "50"):
+    with web_process(sandbox.url, data_dir, port, "--rate", "50", "--timeout", "5"):
         expect(page.locator("#restarted")).to_contain_text("The server was restarted", timeout=TIMEOUT)
         audit(page, "restart noticed")
         page.click("#restarted-link")
