@@ -274,12 +274,7 @@ def requested_module_changes(params: Params) -> dict[str, Any]:
         if key not in ACCESS_OVERRIDES:
             raise validation_error(f"accessOverride must be true, false or empty (to clear), not '{access}'.")
         changes["access_override"] = ACCESS_OVERRIDES[key]
-    start_date = params.iso_date("startDate")
-    if start_date is not None:
-        changes["start_date"] = start_date
-    end_date = params.iso_date("endDate")
-    if end_date is not None:
-        changes["end_date"] = end_date
+    changes.update(params.date_changes("startDate", "endDate"))
     return changes
 
 

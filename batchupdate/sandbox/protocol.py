@@ -92,6 +92,11 @@ class Params:
             raise validation_error(f"{name} must be numeric, not '{value}'.")
         return int(value)
 
+    def date_changes(self, start: str, end: str) -> dict[str, str]:
+        """The start_date and end_date a write sets, from its fields named ``start`` and ``end`` (412 if malformed)."""
+        dates = {"start_date": self.iso_date(start), "end_date": self.iso_date(end)}
+        return {column: value for column, value in dates.items() if value is not None}
+
     def iso_date(self, name: str) -> str | None:
         """A YYYY-MM-DD date, None when absent or blank; 412 when malformed or not a real date."""
         value = self.text(name)

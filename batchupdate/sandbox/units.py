@@ -176,10 +176,5 @@ def requested_unit_changes(params: Params) -> dict[str, str | None]:
         if competent not in OUTCOME_SHORT_CODES:
             raise validation_error(f"competent {competent} is not a valid competency code.")
         changes["outcome_code"] = str(competent)
-    start_date = params.iso_date("activityStartDate")
-    if start_date is not None:
-        changes["start_date"] = start_date
-    end_date = params.iso_date("activityEndDate")
-    if end_date is not None:
-        changes["end_date"] = end_date
+    changes.update(params.date_changes("activityStartDate", "activityEndDate"))
     return changes
