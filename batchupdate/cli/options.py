@@ -47,6 +47,7 @@ class Option:
     def but(self, **changed: Any) -> Option:
         return Option(*self.decls, **{**self.attrs, **changed})
 
+
 kind = Option("--kind", type=click.Choice(KIND_NAMES), help="Sheet kind (else told by its headers).")
 results = Option(
     "--results",
